@@ -1,0 +1,1 @@
+"""Partner accounts, sync jobs, webhooks and the outbox (the connectors issues build them here)."""

@@ -1,0 +1,279 @@
+"""Every write to stock. Each public function is one transaction.
+
+A stock change locks its levels through ``inventory.locking``, decides from the values read
+under the lock, writes one ledger movement per level change, refreshes the sellable state
+of the affected listings and, after commit, emits ``inventory.events.stock_changed``.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from inventory import events
+from inventory.exceptions import InvalidQuantity, StockRuleViolation
+from inventory.locking import lock_stock_levels
+from inventory.models import (
+    ChannelListing,
+    ListingStateChange,
+    StockLevel,
+    StockMovement,
+    Variant,
+    Warehouse,
+)
+
+#: The most units one level may hold, and so the largest quantity any single operation may move.
+MAX_ON_HAND = 1_000_000_000
+
+Reason = StockMovement.Reason
+Source = StockMovement.Source
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """One requested change of one level: exactly one of ``delta`` or ``set_on_hand``."""
+
+    warehouse: Warehouse
+    variant: Variant
+    reason: str
+    delta: int | None = None
+    set_on_hand: int | None = None
+    reference: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ListingTransition:
+    listing_id: int
+    channel_id: int
+    variant_id: int
+    sellable: bool
+    available: int | None
+
+
+def _check_quantity(value, *, name: str, allow_zero: bool = False, allow_negative: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidQuantity(f"{name} must be a whole number.", details={"field": name, "value": repr(value)})
+    if not allow_negative and value < 0:
+        raise InvalidQuantity(f"{name} must not be negative.", details={"field": name, "value": value})
+    if not allow_zero and value == 0:
+        raise InvalidQuantity(f"{name} must not be zero.", details={"field": name, "value": value})
+    if abs(value) > MAX_ON_HAND:
+        raise InvalidQuantity(f"{name} must be at most {MAX_ON_HAND}.", details={"field": name, "value": value})
+    return value
+
+
+def _validate_change(change: StockChange) -> None:
+    if (change.delta is None) == (change.set_on_hand is None):
+        raise InvalidQuantity("Give exactly one of delta or set_on_hand.")
+    if change.reason not in Reason.values:
+        raise InvalidQuantity(f"Unknown reason {change.reason!r}.", details={"field": "reason", "value": change.reason})
+    if change.delta is not None:
+        _check_quantity(change.delta, name="delta", allow_negative=True)
+    else:
+        _check_quantity(change.set_on_hand, name="set_on_hand", allow_zero=True)
+
+
+@transaction.atomic
+def apply_stock_changes(
+    changes: Sequence[StockChange], *, source: str, actor=None, operation_id: uuid.UUID | None = None
+) -> list[StockMovement]:
+    """Apply ``changes`` all or nothing; any level left below its reserved units refuses them all.
+
+    Changes to the same level apply in order. A count that matches the level writes no movement.
+    Raises StockRuleViolation listing every offending change (``index`` into ``changes``).
+    """
+    if not changes:
+        return []
+    for change in changes:
+        _validate_change(change)
+    levels = lock_stock_levels(((c.warehouse.pk, c.variant.pk) for c in changes), create_missing=True)
+    now = timezone.now()
+    operation_id = operation_id or uuid.uuid4()
+    movements, violations, touched = [], [], {}
+    for index, change in enumerate(changes):
+        level = levels[(change.warehouse.pk, change.variant.pk)]
+        new_on_hand = change.set_on_hand if change.set_on_hand is not None else level.on_hand + change.delta
+        problem = _violation(level, new_on_hand)
+        if problem:
+            violations.append(
+                {
+                    "index": index,
+                    "sku": change.variant.sku,
+                    "warehouse": change.warehouse.code,
+                    "on_hand": level.on_hand,
+                    "reserved": level.reserved,
+                    "requested_on_hand": new_on_hand,
+                    "reason": problem,
+                }
+            )
+            continue
+        quantity = new_on_hand - level.on_hand
+        if quantity == 0:
+            continue
+        level.on_hand = new_on_hand
+        level.updated_at = now
+        touched[level.pk] = level
+        movements.append(
+            StockMovement(
+                warehouse_id=level.warehouse_id,
+                variant_id=level.variant_id,
+                quantity=quantity,
+                on_hand_after=new_on_hand,
+                reason=change.reason,
+                source=source,
+                actor=actor,
+                reference=change.reference,
+                note=change.note,
+                operation_id=operation_id,
+            )
+        )
+    if violations:
+        raise StockRuleViolation(_violation_message(violations), details=violations)
+    if touched:
+        StockLevel.objects.bulk_update(list(touched.values()), ["on_hand", "updated_at"])
+        StockMovement.objects.bulk_create(movements)
+        variant_ids = frozenset(level.variant_id for level in touched.values())
+        refresh_listings(variant_ids=variant_ids, cause=ListingStateChange.Cause.STOCK)
+        events.send_after_commit(
+            events.stock_changed,
+            variant_ids=variant_ids,
+            warehouse_ids=frozenset(level.warehouse_id for level in touched.values()),
+        )
+    return movements
+
+
+def _violation(level: StockLevel, new_on_hand: int) -> str | None:
+    if new_on_hand < 0:
+        return f"on_hand would become {new_on_hand}; it cannot go below zero"
+    if new_on_hand < level.reserved:
+        return f"on_hand would become {new_on_hand}, below the {level.reserved} units reserved"
+    if new_on_hand > MAX_ON_HAND:
+        return f"on_hand would exceed the maximum of {MAX_ON_HAND}"
+    return None
+
+
+def _violation_message(violations: list[dict]) -> str:
+    first = violations[0]
+    text = f"{first['sku']} at {first['warehouse']}: {first['reason']}."
+    if len(violations) > 1:
+        text += f" ({len(violations) - 1} more refused; see details.)"
+    return f"Nothing was changed. {text}"
+
+
+def receive_stock(
+    *,
+    warehouse: Warehouse,
+    variant: Variant,
+    quantity: int,
+    source: str,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+) -> StockMovement:
+    """Book goods arriving at a warehouse."""
+    _check_quantity(quantity, name="quantity")
+    change = StockChange(warehouse, variant, Reason.RECEIPT, delta=quantity, reference=reference, note=note)
+    return apply_stock_changes([change], source=source, actor=actor)[0]
+
+
+def adjust_stock(
+    *,
+    warehouse: Warehouse,
+    variant: Variant,
+    reason: str,
+    source: str,
+    delta: int | None = None,
+    set_on_hand: int | None = None,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+) -> StockMovement | None:
+    """Change a level by ``delta``, or set it to a counted ``set_on_hand``; None when nothing changed."""
+    change = StockChange(
+        warehouse, variant, reason, delta=delta, set_on_hand=set_on_hand, reference=reference, note=note
+    )
+    movements = apply_stock_changes([change], source=source, actor=actor)
+    return movements[0] if movements else None
+
+
+@transaction.atomic
+def transfer_stock(
+    *,
+    from_warehouse: Warehouse,
+    to_warehouse: Warehouse,
+    variant: Variant,
+    quantity: int,
+    source: str,
+    actor=None,
+    reference: str = "",
+    note: str = "",
+) -> tuple[StockMovement, StockMovement]:
+    """Move units between warehouses: two transfer movements sharing one operation id, or none."""
+    _check_quantity(quantity, name="quantity")
+    if from_warehouse.pk == to_warehouse.pk:
+        raise InvalidQuantity("A transfer needs two different warehouses.")
+    changes = [
+        StockChange(from_warehouse, variant, Reason.TRANSFER, delta=-quantity, reference=reference, note=note),
+        StockChange(to_warehouse, variant, Reason.TRANSFER, delta=quantity, reference=reference, note=note),
+    ]
+    out_leg, in_leg = apply_stock_changes(changes, source=source, actor=actor)
+    return out_leg, in_leg
+
+
+@transaction.atomic
+def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
+    """Change a listing's exposure rules (buffer, allocation_percent, max_quantity, enabled, price)."""
+    allowed = {"buffer", "allocation_percent", "max_quantity", "enabled", "price"}
+    unknown = set(rules) - allowed
+    if unknown:
+        raise ValueError(f"Not exposure rules: {sorted(unknown)}")
+    for name, value in rules.items():
+        setattr(listing, name, value)
+    listing.full_clean(exclude=["channel", "variant"])
+    listing.save(update_fields=[*rules, "updated_at"])
+    refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
+    listing.refresh_from_db()
+    return listing
+
+
+@transaction.atomic
+def refresh_listings(
+    *, variant_ids: Iterable[int] | None = None, listing_ids: Iterable[int] | None = None, cause: str
+) -> list[ListingTransition]:
+    """Recompute the sellable state of listings, record each transition and announce it after commit."""
+    listings = ChannelListing.objects.all()
+    if variant_ids is not None:
+        listings = listings.filter(variant_id__in=list(variant_ids))
+    if listing_ids is not None:
+        listings = listings.filter(pk__in=list(listing_ids))
+    # Lock the listings (after the stock rows, in pk order) so that two writers touching the
+    # same variant through different warehouses record each transition exactly once.
+    locked_ids = list(listings.select_for_update().order_by("pk").values_list("pk", flat=True))
+    if not locked_ids:
+        return []
+    rows = (
+        ChannelListing.objects.filter(pk__in=locked_ids)
+        .with_availability()
+        .values_list("pk", "channel_id", "variant_id", "is_sellable", "sellable_now", "channel_available")
+    )
+    transitions = [
+        ListingTransition(pk, channel_id, variant_id, now_sellable, available)
+        for pk, channel_id, variant_id, was_sellable, now_sellable, available in rows
+        if was_sellable != now_sellable
+    ]
+    if not transitions:
+        return []
+    now = timezone.now()
+    for sellable in (True, False):
+        ids = [t.listing_id for t in transitions if t.sellable is sellable]
+        if ids:
+            ChannelListing.objects.filter(pk__in=ids).update(is_sellable=sellable, sellable_changed_at=now)
+    ListingStateChange.objects.bulk_create(
+        ListingStateChange(listing_id=t.listing_id, sellable=t.sellable, available=t.available, cause=cause)
+        for t in transitions
+    )
+    events.send_after_commit(events.listing_sellability_changed, changes=tuple(transitions))
+    return transitions

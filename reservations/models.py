@@ -1,0 +1,1 @@
+"""Reservations, their lines and idempotency keys (the reservations issue builds them here)."""

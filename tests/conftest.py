@@ -1,0 +1,68 @@
+import pytest
+from django.core.cache import cache
+
+from inventory import services
+from inventory.models import StockMovement
+from tests.factories import (
+    ChannelFactory,
+    ChannelListingFactory,
+    ChannelWarehouseFactory,
+    UserFactory,
+    VariantFactory,
+    WarehouseFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture
+def warehouse(db):
+    return WarehouseFactory(code="main")
+
+
+@pytest.fixture
+def variant(db):
+    return VariantFactory(sku="TOMB45-001")
+
+
+@pytest.fixture
+def receive(db):
+    """Book stock through the service, as real code would: ``receive(warehouse, variant, 10)``."""
+
+    def _receive(warehouse, variant, quantity):
+        return services.receive_stock(
+            warehouse=warehouse, variant=variant, quantity=quantity, source=StockMovement.Source.SYSTEM
+        )
+
+    return _receive
+
+
+@pytest.fixture
+def channel_with(db):
+    """A channel drawing from ``warehouses`` in the order given: ``channel_with(w1, w2)``."""
+
+    def _channel_with(*warehouses, **fields):
+        channel = ChannelFactory(**fields)
+        for priority, warehouse in enumerate(warehouses):
+            ChannelWarehouseFactory(channel=channel, warehouse=warehouse, priority=priority)
+        return channel
+
+    return _channel_with
+
+
+@pytest.fixture
+def listing_for(db):
+    def _listing_for(channel, variant, **rules):
+        return ChannelListingFactory(channel=channel, variant=variant, **rules)
+
+    return _listing_for

@@ -1,0 +1,139 @@
+"""factory-boy factories for every model; tests build their world from these."""
+
+import uuid
+
+import factory
+from django.contrib.auth import get_user_model
+
+from inventory.models import (
+    Category,
+    Channel,
+    ChannelListing,
+    ChannelWarehouse,
+    ListingStateChange,
+    Organization,
+    Product,
+    StockLevel,
+    StockMovement,
+    Variant,
+    Warehouse,
+)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
+    is_staff = True
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    kind = Organization.Kind.SUPPLIER
+
+
+class WarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Warehouse
+
+    organization = factory.SubFactory(OrganizationFactory)
+    code = factory.Sequence(lambda n: f"wh-{n}")
+    name = factory.Sequence(lambda n: f"Warehouse {n}")
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    category = factory.SubFactory(CategoryFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    brand = "Acme"
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Variant
+
+    product = factory.SubFactory(ProductFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = "Default"
+    barcode = factory.Sequence(lambda n: f"400{n:010d}")
+    price = factory.Faker("pydecimal", left_digits=3, right_digits=2, positive=True)
+    low_stock_threshold = 5
+
+
+class StockLevelFactory(factory.django.DjangoModelFactory):
+    """A bare level row. Tests that need stock should book it through inventory.services."""
+
+    class Meta:
+        model = StockLevel
+
+    warehouse = factory.SubFactory(WarehouseFactory)
+    variant = factory.SubFactory(VariantFactory)
+
+
+class StockMovementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StockMovement
+
+    warehouse = factory.SubFactory(WarehouseFactory)
+    variant = factory.SubFactory(VariantFactory)
+    quantity = 1
+    on_hand_after = 1
+    reason = StockMovement.Reason.RECEIPT
+    source = StockMovement.Source.SYSTEM
+    operation_id = factory.LazyFunction(uuid.uuid4)
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+
+    organization = factory.SubFactory(OrganizationFactory, kind=Organization.Kind.RESELLER)
+    code = factory.Sequence(lambda n: f"channel-{n}")
+    name = factory.Sequence(lambda n: f"Channel {n}")
+    kind = Channel.Kind.STOREFRONT
+
+
+class ChannelWarehouseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChannelWarehouse
+
+    channel = factory.SubFactory(ChannelFactory)
+    warehouse = factory.SubFactory(WarehouseFactory)
+    priority = 0
+
+
+class ChannelListingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChannelListing
+
+    channel = factory.SubFactory(ChannelFactory)
+    variant = factory.SubFactory(VariantFactory)
+
+
+class ListingStateChangeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ListingStateChange
+
+    listing = factory.SubFactory(ChannelListingFactory)
+    sellable = True
+    available = 1
+    cause = ListingStateChange.Cause.STOCK
