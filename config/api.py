@@ -4,18 +4,15 @@ Every error leaves as ``{"error": {"code", "message", "details"}}``. Domain erro
 their own code and details; the HTTP status comes from their ``http_status``.
 """
 
-import logging
-
+import django_filters
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from inventory.exceptions import DomainError
-
-logger = logging.getLogger(__name__)
 
 _DRF_CODES = {
     exceptions.ParseError: "malformed_request",
@@ -43,6 +40,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    from rest_framework.views import exception_handler as drf_exception_handler  # views import this module
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -59,3 +58,25 @@ def exception_handler(exc, context):
 class StandardPagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that must arrive as a JSON integer: no strings, floats or booleans."""
+
+    default_error_messages = {"strict": "Must be a whole number, not {type}."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("strict", type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class _AnyValuesField(forms.MultipleChoiceField):
+    def valid_value(self, value):
+        return True
+
+
+class MultiValueFilter(django_filters.MultipleChoiceFilter):
+    """A filter taking the parameter repeated, ``?sku=A&sku=B``, matching any of the values."""
+
+    field_class = _AnyValuesField

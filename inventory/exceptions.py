@@ -28,3 +28,10 @@ class StockRuleViolation(DomainError):
 
     code = "stock_rule_violation"
     http_status = 400
+
+
+class InvalidInput(DomainError):
+    """A request whose content is wrong in ways ``details`` spells out; nothing was changed."""
+
+    code = "invalid"
+    http_status = 400

@@ -156,6 +156,18 @@ class Variant(models.Model):
         return f"{self.sku} · {label}"
 
 
+class StockLevelQuerySet(models.QuerySet):
+    def with_available(self):
+        """Annotate ``available_qty`` (on_hand - reserved), so it can be filtered and sorted."""
+        return self.annotate(available_qty=models.F("on_hand") - models.F("reserved"))
+
+    def below_threshold(self, below: bool = True):
+        """Levels at or below their variant's low-stock threshold (or, with False, above it)."""
+        at_or_below = Q(available_qty__lte=models.F("variant__low_stock_threshold"))
+        levels = self.with_available()
+        return levels.filter(at_or_below) if below else levels.exclude(at_or_below)
+
+
 class StockLevel(models.Model):
     """How much of a variant is in a warehouse. Changed only through ``inventory.services``."""
 
@@ -164,6 +176,8 @@ class StockLevel(models.Model):
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StockLevelQuerySet.as_manager()
 
     class Meta:
         # No default ordering: a join in a locking query would lock the joined rows too.

@@ -25,7 +25,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant
+from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
 
 
 def _channel_pool():
@@ -113,22 +113,18 @@ def channel_availability(channel: Channel, skus: list[str]) -> ChannelAvailabili
     )
 
 
-def stock_levels(*, skus=None, warehouse_codes=None, below_threshold: bool | None = None) -> QuerySet:
-    """Stock levels with ``available`` annotated, for lists and exports."""
-    levels = (
-        StockLevel.objects.select_related("warehouse", "variant", "variant__product")
-        .annotate(available_qty=F("on_hand") - F("reserved"))
+def stock_levels() -> QuerySet:
+    """Stock levels with ``available_qty`` annotated and what lists show joined in, in a stable order."""
+    return (
+        StockLevel.objects.with_available()
+        .select_related("warehouse", "variant", "variant__product")
         .order_by("warehouse__code", "variant__sku")
     )
-    if skus:
-        levels = levels.filter(variant__sku__in=skus)
-    if warehouse_codes:
-        levels = levels.filter(warehouse__code__in=warehouse_codes)
-    if below_threshold is True:
-        levels = levels.filter(available_qty__lte=F("variant__low_stock_threshold"))
-    elif below_threshold is False:
-        levels = levels.filter(available_qty__gt=F("variant__low_stock_threshold"))
-    return levels
+
+
+def stock_movements() -> QuerySet:
+    """The ledger, newest first, with what lists show joined in."""
+    return StockMovement.objects.select_related("warehouse", "variant", "actor").order_by("-created_at", "-id")
 
 
 def ledger_mismatches() -> QuerySet:
@@ -145,3 +141,11 @@ def ledger_mismatches() -> QuerySet:
         .exclude(on_hand=F("booked"))
         .select_related("warehouse", "variant")
     )
+
+
+def variants_by_sku(skus) -> dict[str, Variant]:
+    return {variant.sku: variant for variant in Variant.objects.filter(sku__in=set(skus))}
+
+
+def warehouses_by_code(codes) -> dict[str, Warehouse]:
+    return {warehouse.code: warehouse for warehouse in Warehouse.objects.filter(code__in=set(codes))}

@@ -118,8 +118,8 @@ def apply_stock_changes(
         touched[level.pk] = level
         movements.append(
             StockMovement(
-                warehouse_id=level.warehouse_id,
-                variant_id=level.variant_id,
+                warehouse=change.warehouse,
+                variant=change.variant,
                 quantity=quantity,
                 on_hand_after=new_on_hand,
                 reason=change.reason,
