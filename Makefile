@@ -21,7 +21,7 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 run: venv
-	@mkdir -p var/broker/queue var/broker/processed var/cache
+	@mkdir -p var/broker/queue var/broker/processed var/broker/control var/cache
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py load_demo
