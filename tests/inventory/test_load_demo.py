@@ -1,0 +1,292 @@
+"""The demo world that ``make run`` loads: complete, consistent with the ledger, and safe to load again."""
+
+import io
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db.models import F
+
+from inventory import demo, services
+from inventory.models import (
+    Category,
+    Channel,
+    ChannelListing,
+    ChannelWarehouse,
+    ListingStateChange,
+    Organization,
+    Product,
+    StockLevel,
+    StockMovement,
+    Variant,
+    Warehouse,
+)
+from inventory.selectors import annotate_listing_availability, ledger_mismatches
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def load_demo() -> str:
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    return out.getvalue()
+
+
+def world_snapshot() -> dict:
+    return {
+        "counts": {
+            model.__name__: model.objects.count()
+            for model in (
+                Organization,
+                Warehouse,
+                Channel,
+                ChannelWarehouse,
+                Category,
+                Product,
+                Variant,
+                StockLevel,
+                StockMovement,
+                ChannelListing,
+                ListingStateChange,
+            )
+        },
+        "levels": set(StockLevel.objects.values_list("variant__sku", "warehouse__code", "on_hand")),
+        "listings": set(
+            ChannelListing.objects.values_list(
+                "channel__code", "variant__sku", "buffer", "allocation_percent", "max_quantity", "price", "is_sellable"
+            )
+        ),
+        "variants": set(Variant.objects.values_list("sku", "barcode", "price", "cost_price", "low_stock_threshold")),
+    }
+
+
+def ean13_is_valid(code: str) -> bool:
+    if len(code) != 13 or not code.isdigit():
+        return False
+    weighted = sum(int(digit) * (3 if position % 2 else 1) for position, digit in enumerate(code[:12]))
+    return (10 - weighted % 10) % 10 == int(code[12])
+
+
+def test_organizations_warehouses_and_channels_are_wired_as_the_design_describes():
+    # When
+    load_demo()
+
+    # Then
+    kinds = dict(Organization.objects.values_list("slug", "kind"))
+    assert kinds == {
+        "bmb-wholesale": Organization.Kind.SUPPLIER,
+        "vip-smoke": Organization.Kind.RESELLER,
+        "sigdistro": Organization.Kind.RESELLER,
+        "bookbarber": Organization.Kind.RETAILER,
+    }
+    assert Organization.objects.get(slug="bmb-wholesale").name == "BMB Wholesale INC. Cash & Carry"
+    warehouses = {w.code: w for w in Warehouse.objects.select_related("organization")}
+    assert {code: (w.organization.slug, w.system_of_record) for code, w in warehouses.items()} == {
+        "bmb-cash-carry": ("bmb-wholesale", Warehouse.SystemOfRecord.ZOHO_INVENTORY),
+        "bookbarber-shop": ("bookbarber", Warehouse.SystemOfRecord.CIN7_CORE),
+        "amazon-fba-us": ("bmb-wholesale", Warehouse.SystemOfRecord.AMAZON_FBA),
+    }
+    assert all(w.external_location_id and w.is_mirrored for w in warehouses.values())
+
+    channels = {c.code: c for c in Channel.objects.select_related("organization")}
+    assert {code: (c.kind, c.organization.slug) for code, c in channels.items()} == {
+        "vip-smoke": (Channel.Kind.STOREFRONT, "vip-smoke"),
+        "sigdistro": (Channel.Kind.STOREFRONT, "sigdistro"),
+        "bmb-b2b": (Channel.Kind.WHOLESALE, "bmb-wholesale"),
+        "medusa-store": (Channel.Kind.STOREFRONT, "bmb-wholesale"),
+        "bookbarber-pos": (Channel.Kind.POS, "bookbarber"),
+        "amazon-us": (Channel.Kind.MARKETPLACE, "bmb-wholesale"),
+    }
+    draws_from = {
+        code: list(
+            ChannelWarehouse.objects.filter(channel__code=code)
+            .order_by("priority")
+            .values_list("warehouse__code", "priority")
+        )
+        for code in channels
+    }
+    assert draws_from["amazon-us"] == [("bmb-cash-carry", 0), ("amazon-fba-us", 1)]
+    assert draws_from["bookbarber-pos"] == [("bookbarber-shop", 0)]
+    for code in ("vip-smoke", "sigdistro", "bmb-b2b", "medusa-store"):
+        assert draws_from[code] == [("bmb-cash-carry", 0)]
+    assert channels["bookbarber-pos"].reservation_ttl_seconds < 900
+    assert channels["vip-smoke"].reservation_ttl_seconds == 900
+
+
+def test_catalogue_is_a_two_level_tree_of_hundreds_of_priced_variants_with_unique_codes():
+    # When
+    load_demo()
+
+    # Then
+    assert Category.objects.filter(parent__isnull=True).count() >= 3
+    assert Category.objects.filter(parent__parent__isnull=True, parent__isnull=False).count() >= 10
+    assert not Product.objects.filter(category__parent__isnull=True).exists()
+    variants = list(Variant.objects.select_related("product"))
+    assert len(variants) >= 300
+    barcodes = [v.barcode for v in variants]
+    assert len(set(barcodes)) == len(barcodes)
+    assert all(ean13_is_valid(code) for code in barcodes)
+    assert Variant.objects.get(sku="TOMB45-SHAVE-CBLCK").product.brand == "Tomb45"
+    for variant in variants:
+        assert variant.sku == variant.sku.upper()
+        assert " " not in variant.sku
+        assert variant.name
+        assert variant.attributes
+        assert Decimal(0) < variant.cost_price < variant.price
+        assert variant.reorder_point > variant.low_stock_threshold > 0
+
+
+def test_stock_has_empty_low_and_healthy_levels_and_every_level_matches_its_ledger():
+    # When
+    load_demo()
+
+    # Then
+    levels = StockLevel.objects.all()
+    low = levels.filter(on_hand__gt=0, on_hand__lte=F("variant__low_stock_threshold"))
+    healthy = levels.filter(on_hand__gt=F("variant__low_stock_threshold"))
+    assert levels.filter(on_hand=0).count() >= 10
+    assert low.count() >= 30
+    assert healthy.count() > levels.count() / 2
+    assert not ledger_mismatches().exists()
+    movements = StockMovement.objects.all()
+    assert set(movements.values_list("reason", "source", "reference")) == {
+        (StockMovement.Reason.RECEIPT, StockMovement.Source.SYSTEM, demo.OPENING_STOCK_REFERENCE)
+    }
+    assert movements.count() == levels.filter(on_hand__gt=0).count()
+    assert movements.values("operation_id").distinct().count() == 1
+
+    barber = levels.filter(variant__product__category__parent__slug="barber-grooming")
+    smoke = levels.filter(variant__product__category__parent__slug="vape-smoke")
+    assert barber.filter(warehouse__code="bookbarber-shop").exists()
+    assert barber.filter(warehouse__code="bmb-cash-carry").exists()
+    assert not smoke.exclude(warehouse__code__in=["bmb-cash-carry", "amazon-fba-us"]).exists()
+    amazon = levels.filter(warehouse__code="amazon-fba-us")
+    assert 0 < amazon.count() < levels.filter(warehouse__code="bmb-cash-carry").count()
+
+
+def test_every_channel_lists_variants_with_its_exposure_rules_and_a_computed_sellable_state():
+    # When
+    load_demo()
+
+    # Then
+    listings = ChannelListing.objects.all()
+    bmb_variants = set(StockLevel.objects.filter(warehouse__code="bmb-cash-carry").values_list("variant_id", flat=True))
+    for code in ("vip-smoke", "sigdistro", "bmb-b2b", "medusa-store"):
+        assert set(listings.filter(channel__code=code).values_list("variant_id", flat=True)) == bmb_variants
+    amazon = set(listings.filter(channel__code="amazon-us").values_list("variant_id", flat=True))
+    assert amazon
+    assert amazon < bmb_variants
+    barber = set(Variant.objects.filter(product__category__parent__slug="barber-grooming").values_list("id", flat=True))
+    assert set(listings.filter(channel__code="bookbarber-pos").values_list("variant_id", flat=True)) == barber
+
+    rules = {
+        code: set(
+            listings.filter(channel__code=code).values_list("buffer", "allocation_percent", "max_quantity").distinct()
+        )
+        for code in ("vip-smoke", "sigdistro", "bmb-b2b", "amazon-us")
+    }
+    assert rules == {
+        "vip-smoke": {(1, 100, None)},
+        "sigdistro": {(2, 50, None)},
+        "bmb-b2b": {(0, 100, None)},
+        "amazon-us": {(3, 100, 25)},
+    }
+    assert not listings.filter(channel__code="bmb-b2b", price__isnull=True).exists()
+
+    computed = annotate_listing_availability(listings).values_list("is_sellable", "sellable_now")
+    assert all(stored == computed_now for stored, computed_now in computed)
+    assert listings.filter(is_sellable=True).exists()
+    assert listings.filter(is_sellable=False).exists()
+    assert ListingStateChange.objects.filter(cause=ListingStateChange.Cause.CATALOG).count() == (
+        listings.filter(is_sellable=True).count()
+    )
+
+
+def test_loading_twice_gives_the_same_world():
+    # Given
+    load_demo()
+    first = world_snapshot()
+
+    # When
+    load_demo()
+
+    # Then
+    assert world_snapshot() == first
+    assert not ledger_mismatches().exists()
+
+
+def test_reloading_keeps_stock_and_exposure_rules_that_staff_changed():
+    # Given
+    load_demo()
+    level = StockLevel.objects.filter(warehouse__code="bmb-cash-carry", on_hand__gt=0).order_by("pk").first()
+    services.adjust_stock(
+        warehouse=level.warehouse,
+        variant=level.variant,
+        reason=StockMovement.Reason.COUNT,
+        source=StockMovement.Source.ADMIN,
+        set_on_hand=level.on_hand + 7,
+    )
+    listing = ChannelListing.objects.get(channel__code="vip-smoke", variant=level.variant)
+    services.update_listing_rules(listing, buffer=4)
+    movements = StockMovement.objects.count()
+
+    # When
+    load_demo()
+
+    # Then
+    level_after = StockLevel.objects.get(pk=level.pk)
+    assert level_after.on_hand == level.on_hand + 7
+    assert StockMovement.objects.count() == movements
+    assert ChannelListing.objects.get(pk=listing.pk).buffer == 4
+
+
+def test_reloading_brings_drifted_catalogue_rows_back_in_line_with_the_demo_data():
+    # Given
+    load_demo()
+    variant = Variant.objects.get(sku="TOMB45-SHAVE-CBLCK")
+    Variant.objects.filter(pk=variant.pk).update(price=Decimal("99.00"), name="Renamed")
+
+    # When
+    load_demo()
+
+    # Then
+    reloaded = Variant.objects.get(pk=variant.pk)
+    assert (reloaded.price, reloaded.name) == (variant.price, variant.name)
+
+
+def test_admin_login_follows_the_demo_password_setting(settings):
+    # Given
+    settings.DEMO_ADMIN_PASSWORD = "first-demo-pass"
+    load_demo()
+    settings.DEMO_ADMIN_PASSWORD = "second-demo-pass"
+
+    # When
+    output = load_demo()
+
+    # Then
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.is_staff
+    assert admin.is_active
+    assert admin.check_password("second-demo-pass")
+    assert output.rstrip().endswith("Admin login: admin / second-demo-pass")
+
+
+def test_output_summarises_the_world():
+    # When
+    output = load_demo()
+
+    # Then
+    units = sum(StockLevel.objects.values_list("on_hand", flat=True))
+    assert "organizations  4" in output
+    assert "warehouses     3" in output
+    assert "channels       6" in output
+    assert f"variants       {Variant.objects.count()}" in output
+    assert f"listings       {ChannelListing.objects.count()}" in output
+    assert f"units on hand  {units}" in output
