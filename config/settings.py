@@ -148,6 +148,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/minute"),
         "user": env.str("API_THROTTLE_USER", default="1200/minute"),
+        "channel": env.str("API_THROTTLE_CHANNEL", default="6000/minute"),
     },
 }
 

@@ -35,3 +35,25 @@ class InvalidInput(DomainError):
 
     code = "invalid"
     http_status = 400
+
+
+class LockContention(DomainError):
+    """Every attempt lost a deadlock or serialization race; the caller may simply retry."""
+
+    code = "lock_contention"
+    http_status = 503
+
+
+class InsufficientStock(DomainError):
+    """A channel asked for more than it may sell. ``details``: ``[{"sku", "requested", "available"}]``."""
+
+    code = "insufficient_stock"
+    http_status = 409
+
+    def __init__(self, shortages: list[dict]):
+        skus = ", ".join(f"{s['sku']} (only {s['available']} available, need {s['requested']})" for s in shortages)
+        super().__init__(f"Insufficient stock: {skus}.", details=shortages)
+
+    @property
+    def skus(self) -> list[str]:
+        return [shortage["sku"] for shortage in self.details]

@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
 from inventory import events
-from inventory.exceptions import InvalidQuantity, StockRuleViolation
-from inventory.locking import lock_stock_levels
+from inventory.exceptions import InsufficientStock, InvalidQuantity, StockRuleViolation
+from inventory.locking import lock_stock_levels, stock_transaction
 from inventory.models import (
+    Channel,
     ChannelListing,
     ListingStateChange,
     StockLevel,
@@ -33,7 +33,11 @@ Source = StockMovement.Source
 
 @dataclass(frozen=True)
 class StockChange:
-    """One requested change of one level: exactly one of ``delta`` or ``set_on_hand``."""
+    """One requested change of one level: exactly one of ``delta`` or ``set_on_hand``.
+
+    ``unreserve`` units of the change were held for it and leave ``reserved`` too (a sale
+    consuming its reservation).
+    """
 
     warehouse: Warehouse
     variant: Variant
@@ -42,6 +46,16 @@ class StockChange:
     set_on_hand: int | None = None
     reference: str = ""
     note: str = ""
+    unreserve: int = 0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Units of one level held for a channel."""
+
+    warehouse_id: int
+    variant_id: int
+    quantity: int
 
 
 @dataclass(frozen=True)
@@ -74,9 +88,10 @@ def _validate_change(change: StockChange) -> None:
         _check_quantity(change.delta, name="delta", allow_negative=True)
     else:
         _check_quantity(change.set_on_hand, name="set_on_hand", allow_zero=True)
+    _check_quantity(change.unreserve, name="unreserve", allow_zero=True)
 
 
-@transaction.atomic
+@stock_transaction
 def apply_stock_changes(
     changes: Sequence[StockChange], *, source: str, actor=None, operation_id: uuid.UUID | None = None
 ) -> list[StockMovement]:
@@ -90,13 +105,13 @@ def apply_stock_changes(
     for change in changes:
         _validate_change(change)
     levels = lock_stock_levels(((c.warehouse.pk, c.variant.pk) for c in changes), create_missing=True)
-    now = timezone.now()
     operation_id = operation_id or uuid.uuid4()
     movements, violations, touched = [], [], {}
     for index, change in enumerate(changes):
         level = levels[(change.warehouse.pk, change.variant.pk)]
         new_on_hand = change.set_on_hand if change.set_on_hand is not None else level.on_hand + change.delta
-        problem = _violation(level, new_on_hand)
+        new_reserved = level.reserved - change.unreserve
+        problem = _violation(level, new_on_hand, new_reserved)
         if problem:
             violations.append(
                 {
@@ -111,45 +126,57 @@ def apply_stock_changes(
             )
             continue
         quantity = new_on_hand - level.on_hand
-        if quantity == 0:
+        if quantity == 0 and new_reserved == level.reserved:
             continue
-        level.on_hand = new_on_hand
-        level.updated_at = now
+        level.on_hand, level.reserved = new_on_hand, new_reserved
         touched[level.pk] = level
-        movements.append(
-            StockMovement(
-                warehouse=change.warehouse,
-                variant=change.variant,
-                quantity=quantity,
-                on_hand_after=new_on_hand,
-                reason=change.reason,
-                source=source,
-                actor=actor,
-                reference=change.reference,
-                note=change.note,
-                operation_id=operation_id,
+        if quantity:
+            movements.append(
+                StockMovement(
+                    warehouse=change.warehouse,
+                    variant=change.variant,
+                    quantity=quantity,
+                    on_hand_after=new_on_hand,
+                    reason=change.reason,
+                    source=source,
+                    actor=actor,
+                    reference=change.reference,
+                    note=change.note,
+                    operation_id=operation_id,
+                )
             )
-        )
     if violations:
         raise StockRuleViolation(_violation_message(violations), details=violations)
-    if touched:
-        StockLevel.objects.bulk_update(list(touched.values()), ["on_hand", "updated_at"])
-        StockMovement.objects.bulk_create(movements)
-        variant_ids = frozenset(level.variant_id for level in touched.values())
-        refresh_listings(variant_ids=variant_ids, cause=ListingStateChange.Cause.STOCK)
-        events.send_after_commit(
-            events.stock_changed,
-            variant_ids=variant_ids,
-            warehouse_ids=frozenset(level.warehouse_id for level in touched.values()),
-        )
+    StockMovement.objects.bulk_create(movements)
+    _save_levels(touched.values())
     return movements
 
 
-def _violation(level: StockLevel, new_on_hand: int) -> str | None:
+def _save_levels(levels: Iterable[StockLevel]) -> None:
+    """Write locked levels back, refresh their listings and announce the change after commit."""
+    levels = list(levels)
+    if not levels:
+        return
+    now = timezone.now()
+    for level in levels:
+        level.updated_at = now
+    StockLevel.objects.bulk_update(levels, ["on_hand", "reserved", "updated_at"])
+    variant_ids = frozenset(level.variant_id for level in levels)
+    refresh_listings(variant_ids=variant_ids, cause=ListingStateChange.Cause.STOCK)
+    events.send_after_commit(
+        events.stock_changed,
+        variant_ids=variant_ids,
+        warehouse_ids=frozenset(level.warehouse_id for level in levels),
+    )
+
+
+def _violation(level: StockLevel, new_on_hand: int, new_reserved: int) -> str | None:
+    if new_reserved < 0:
+        return f"only {level.reserved} units are reserved; cannot release {level.reserved - new_reserved}"
     if new_on_hand < 0:
         return f"on_hand would become {new_on_hand}; it cannot go below zero"
-    if new_on_hand < level.reserved:
-        return f"on_hand would become {new_on_hand}, below the {level.reserved} units reserved"
+    if new_on_hand < new_reserved:
+        return f"on_hand would become {new_on_hand}, below the {new_reserved} units reserved"
     if new_on_hand > MAX_ON_HAND:
         return f"on_hand would exceed the maximum of {MAX_ON_HAND}"
     return None
@@ -199,7 +226,7 @@ def adjust_stock(
     return movements[0] if movements else None
 
 
-@transaction.atomic
+@stock_transaction
 def transfer_stock(
     *,
     from_warehouse: Warehouse,
@@ -223,7 +250,67 @@ def transfer_stock(
     return out_leg, in_leg
 
 
-@transaction.atomic
+@stock_transaction
+def hold_stock(channel: Channel, demand: dict[Variant, int]) -> list[Hold]:
+    """Hold units for ``channel``: all or nothing, within what its exposure rules let it sell.
+
+    Each variant's demand is split over the channel's active warehouses in priority order.
+    Decided from the levels as read under their locks; raises InsufficientStock naming every
+    short SKU with what the channel may sell, having written nothing. Untracked variants
+    are sold without a hold.
+    """
+    demand = {variant: _check_quantity(qty, name=f"quantity of {variant.sku}") for variant, qty in demand.items()}
+    warehouse_ids = list(
+        channel.warehouse_links.filter(warehouse__active=True)
+        .order_by("priority", "id")
+        .values_list("warehouse_id", flat=True)
+    )
+    levels = lock_stock_levels((w, variant.pk) for w in warehouse_ids for variant in demand)
+    sellable = dict(
+        ChannelListing.objects.filter(channel=channel, variant__in=list(demand))
+        .with_availability()
+        .values_list("variant_id", "channel_available")
+    )
+    shortages, holds = [], []
+    for variant, requested in demand.items():
+        listed = variant.pk in sellable
+        available = sellable.get(variant.pk, 0)
+        if not listed or (available is not None and requested > available):
+            shortages.append({"sku": variant.sku, "requested": requested, "available": available if listed else 0})
+            continue
+        if available is None or not variant.track_inventory:
+            continue
+        remaining = requested
+        for warehouse_id in warehouse_ids:
+            level = levels.get((warehouse_id, variant.pk))
+            take = min(remaining, level.available) if level else 0
+            if take > 0:
+                holds.append(Hold(warehouse_id, variant.pk, take))
+                level.reserved += take
+                remaining -= take
+    if shortages:
+        raise InsufficientStock(shortages)
+    _save_levels({(h.warehouse_id, h.variant_id): levels[(h.warehouse_id, h.variant_id)] for h in holds}.values())
+    return holds
+
+
+@stock_transaction
+def release_holds(holds: Iterable[Hold]) -> None:
+    """Give held units back to the pool (a reservation released or expired). No ledger row."""
+    holds = [hold for hold in holds if hold.quantity]
+    levels = lock_stock_levels((h.warehouse_id, h.variant_id) for h in holds)
+    for hold in holds:
+        level = levels[(hold.warehouse_id, hold.variant_id)]
+        if level.reserved < hold.quantity:
+            raise StockRuleViolation(
+                f"Cannot release {hold.quantity} units of level {level.pk}: only {level.reserved} are reserved.",
+                details=[{"warehouse_id": hold.warehouse_id, "variant_id": hold.variant_id}],
+            )
+        level.reserved -= hold.quantity
+    _save_levels({(h.warehouse_id, h.variant_id): levels[(h.warehouse_id, h.variant_id)] for h in holds}.values())
+
+
+@stock_transaction
 def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
     """Change a listing's exposure rules (buffer, allocation_percent, max_quantity, enabled, price)."""
     allowed = {"buffer", "allocation_percent", "max_quantity", "enabled", "price"}
@@ -239,7 +326,7 @@ def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
     return listing
 
 
-@transaction.atomic
+@stock_transaction
 def refresh_listings(
     *, variant_ids: Iterable[int] | None = None, listing_ids: Iterable[int] | None = None, cause: str
 ) -> list[ListingTransition]:

@@ -1,1 +1,148 @@
-"""Reservations, their lines and idempotency keys (the reservations issue builds them here)."""
+"""Reservations (holds a channel takes on stock), POS sales, idempotency keys and channel API keys."""
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+
+from inventory.models import Channel, Variant, Warehouse
+
+
+class Reservation(models.Model):
+    """Units a channel holds for one order until it is confirmed, released or expires."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CONSUMED = "consumed", "Consumed"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Expired"
+
+    class Kind(models.TextChoices):
+        CHECKOUT = "checkout", "Checkout hold"
+        POS_SALE = "pos_sale", "POS sale"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="reservations")
+    order_ref = models.CharField(max_length=128, help_text="The channel's order reference, or the POS sale id.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CHECKOUT)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    expires_at = models.DateTimeField()
+    release_reason = models.CharField(max_length=200, blank=True)
+    invoice_number = models.CharField(max_length=128, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was consumed, released or expired.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "order_ref"], name="reservation_unique_order_ref"),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="active"), name="reservation_active_expiry"),
+        ]
+
+    def __str__(self):
+        return f"{self.channel.code}:{self.order_ref} ({self.status})"
+
+
+class ReservationLine(models.Model):
+    """Units of one variant held at one warehouse; ``warehouse`` is empty for untracked variants."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="reservation_lines")
+    warehouse = models.ForeignKey(
+        Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="reservation_lines"
+    )
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    tax = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservationline_quantity_positive"),
+        ]
+        indexes = [models.Index(fields=["variant", "warehouse"], name="reservationline_level")]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.variant_id} @ {self.warehouse_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A channel's ``Idempotency-Key`` and the response its first request got, replayed on repeats."""
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        COMPLETED = "completed", "Completed"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "key"], name="idempotencykey_unique")]
+
+    def __str__(self):
+        return f"{self.channel_id}:{self.key}"
+
+
+class ChannelApiKeyQuerySet(models.QuerySet):
+    def usable(self):
+        return self.filter(revoked_at__isnull=True, channel__active=True)
+
+
+class ChannelApiKey(models.Model):
+    """A secret that lets one channel's POS or storefront call the channel API.
+
+    Only a SHA-256 of the key is stored (the key is 256 random bits, so a fast hash is enough);
+    the key itself is shown once, when it is made.
+    """
+
+    PREFIX_LENGTH = 12
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="Which terminal or store uses it.")
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ChannelApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "channel API key"
+        ordering = ["channel__code", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…) for {self.channel.code}"
+
+    @staticmethod
+    def generate() -> tuple[str, str, str]:
+        """A new key as (key, prefix, hash): ``sp_<prefix>.<secret>``."""
+        prefix = secrets.token_hex(ChannelApiKey.PREFIX_LENGTH // 2)
+        key = f"sp_{prefix}.{secrets.token_urlsafe(32)}"
+        return key, prefix, ChannelApiKey.hash(key)
+
+    @staticmethod
+    def hash(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @staticmethod
+    def prefix_of(key: str) -> str | None:
+        if not key.startswith("sp_") or "." not in key:
+            return None
+        return key[3:].split(".", 1)[0]

@@ -1,9 +1,11 @@
 """factory-boy factories for every model; tests build their world from these."""
 
 import uuid
+from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from inventory.models import (
     Category,
@@ -18,6 +20,7 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
+from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -137,3 +140,51 @@ class ListingStateChangeFactory(factory.django.DjangoModelFactory):
     sellable = True
     available = 1
     cause = ListingStateChange.Cause.STOCK
+
+
+class ReservationFactory(factory.django.DjangoModelFactory):
+    """A bare reservation row. Tests that need held stock should use reservations.services.reserve."""
+
+    class Meta:
+        model = Reservation
+
+    channel = factory.SubFactory(ChannelFactory)
+    order_ref = factory.Sequence(lambda n: f"order-{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=15))
+
+
+class ReservationLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReservationLine
+
+    reservation = factory.SubFactory(ReservationFactory)
+    variant = factory.SubFactory(VariantFactory)
+    warehouse = factory.SubFactory(WarehouseFactory)
+    quantity = 1
+
+
+class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IdempotencyKey
+
+    channel = factory.SubFactory(ChannelFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    fingerprint = "0" * 64
+
+
+class ChannelApiKeyFactory(factory.django.DjangoModelFactory):
+    """An API key; the plain key is on the instance as ``plain_key`` after creation."""
+
+    class Meta:
+        model = ChannelApiKey
+
+    channel = factory.SubFactory(ChannelFactory)
+    name = factory.Sequence(lambda n: f"Terminal {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        record = model_class(*args, **kwargs)
+        key, record.prefix, record.key_hash = ChannelApiKey.generate()
+        record.save()
+        record.plain_key = key
+        return record

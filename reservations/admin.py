@@ -1,0 +1,126 @@
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.template.response import TemplateResponse
+
+from inventory.exceptions import DomainError
+from reservations import services
+from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
+
+
+class ReservationLineInline(admin.TabularInline):
+    model = ReservationLine
+    fields = ["variant", "warehouse", "quantity", "unit_price", "tax"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("variant__product", "warehouse")
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["order_ref", "channel", "kind", "status", "units", "expires_at", "created_at", "closed_at"]
+    list_filter = ["status", "kind", "channel"]
+    search_fields = ["order_ref", "invoice_number", "customer_name", "lines__variant__sku"]
+    list_select_related = ["channel"]
+    date_hierarchy = "created_at"
+    inlines = [ReservationLineInline]
+    actions = ["release_selected"]
+    readonly_fields = [
+        "id",
+        "channel",
+        "order_ref",
+        "kind",
+        "status",
+        "expires_at",
+        "release_reason",
+        "invoice_number",
+        "customer_name",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ]
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total_units=Sum("lines__quantity"))
+
+    @admin.display(description="units", ordering="total_units")
+    def units(self, reservation):
+        return reservation.total_units
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Release selected active reservations", permissions=["change"])
+    def release_selected(self, request, queryset):
+        released = 0
+        for reservation in queryset.filter(status=Reservation.Status.ACTIVE).select_related("channel"):
+            try:
+                services.release(
+                    channel=reservation.channel,
+                    reservation_id=reservation.pk,
+                    reason=f"released in the admin by {request.user.get_username()}",
+                )
+                released += 1
+            except DomainError as error:
+                self.message_user(request, f"{reservation}: {error.message}", messages.ERROR)
+        self.message_user(request, f"Released {released} reservation(s); their stock is back in the pool.")
+
+
+@admin.register(ChannelApiKey)
+class ChannelApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "channel", "prefix", "created_at", "created_by", "revoked_at"]
+    list_filter = ["channel", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "channel__code"]
+    list_select_related = ["channel", "created_by"]
+    actions = ["revoke_selected"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["channel", "name"]
+        return ["channel", "name", "prefix", "created_at", "created_by", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["channel", "prefix", "created_at", "created_by", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        obj.created_by = request.user
+        request._issued_api_key = services.issue_api_key(obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        context = {**self.admin_site.each_context(request), "record": obj, "key": request._issued_api_key}
+        return TemplateResponse(request, "admin/reservations/channelapikey/created.html", context)
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        revoked = services.revoke_api_keys(queryset)
+        self.message_user(request, f"Revoked {revoked} key(s); clients using them are refused from now on.")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Read-only: what a channel's retried requests were answered, for support."""
+
+    list_display = ["key", "channel", "state", "response_status", "created_at", "completed_at"]
+    list_filter = ["state", "channel"]
+    search_fields = ["key"]
+    list_select_related = ["channel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

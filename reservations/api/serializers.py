@@ -1,0 +1,103 @@
+from rest_framework import serializers
+
+from config.api import StrictIntegerField
+from reservations.models import Reservation
+
+#: The most units one line may ask for; more is a typo or an attack, not an order.
+MAX_LINE_QUANTITY = 100_000
+MAX_LINES = 200
+MAX_AVAILABILITY_SKUS = 100
+
+
+class QuantityField(StrictIntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_LINE_QUANTITY, **kwargs)
+
+
+class ReserveItemInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = QuantityField()
+
+
+class ReservationInput(serializers.Serializer):
+    order_ref = serializers.CharField(max_length=128, help_text="Your order reference; unique per channel.")
+    items = ReserveItemInput(many=True, allow_empty=False, max_length=MAX_LINES)
+    ttl_seconds = StrictIntegerField(
+        required=False, min_value=30, max_value=24 * 3600, help_text="Hold time; the channel's default if absent."
+    )
+
+
+class ReleaseInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+
+class PosCheckInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = QuantityField()
+
+
+class PosCheckOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    requested = serializers.IntegerField()
+    available = serializers.BooleanField(help_text="Whether the requested quantity can be sold now.")
+    current_stock = serializers.IntegerField(allow_null=True, help_text="What the channel may sell; null if untracked.")
+    message = serializers.CharField()
+
+
+class PosSaleItemInput(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = QuantityField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, help_text="Unit price.")
+    tax = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, default=None)
+
+
+class PosSaleInput(serializers.Serializer):
+    sale_id = serializers.CharField(
+        max_length=128, help_text="The terminal's sale id; a repeat returns the first sale."
+    )
+    invoice_number = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+    customer_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    items = PosSaleItemInput(many=True, allow_empty=False, max_length=MAX_LINES)
+
+
+class ReservationLineOutput(serializers.Serializer):
+    sku = serializers.CharField(source="variant.sku")
+    quantity = serializers.IntegerField()
+    warehouse = serializers.CharField(source="warehouse.code", default=None, allow_null=True)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    tax = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+
+
+class ReservationOutput(serializers.ModelSerializer):
+    channel = serializers.CharField(source="channel.code")
+    items = ReservationLineOutput(source="lines", many=True)
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "channel",
+            "order_ref",
+            "kind",
+            "status",
+            "expires_at",
+            "created_at",
+            "closed_at",
+            "release_reason",
+            "invoice_number",
+            "customer_name",
+            "items",
+        ]
+
+
+class AvailabilityItemOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    available = serializers.IntegerField(allow_null=True, help_text="Units the channel may sell; null if untracked.")
+    sellable = serializers.BooleanField()
+    listed = serializers.BooleanField(help_text="Whether the SKU is listed on this channel at all.")
+
+
+class AvailabilityOutput(serializers.Serializer):
+    channel = serializers.CharField()
+    items = AvailabilityItemOutput(many=True)
+    unknown_skus = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,330 @@
+"""Reservations: hold stock for a channel's order, confirm, release, expire; POS sales.
+
+Each public function is one transaction (retried on a lost lock race by ``stock_transaction``).
+Lock order everywhere: the reservation row first, then stock rows through
+``inventory.locking`` in primary-key order. Stock itself only changes through
+``inventory.services``; availability is only computed by ``inventory``.
+"""
+
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError
+from django.db.models import Sum
+from django.utils import timezone
+
+from inventory import services as stock
+from inventory.exceptions import InsufficientStock, InvalidQuantity
+from inventory.locking import stock_transaction
+from inventory.models import Channel, StockMovement, Variant
+from reservations.exceptions import (
+    OrderRefConflict,
+    ReservationExpired,
+    ReservationNotActive,
+    ReservationNotFound,
+)
+from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
+
+Status = Reservation.Status
+
+#: How many overdue reservations one expiry transaction closes.
+EXPIRY_BATCH_SIZE = 1000
+#: Bounds on a caller's own TTL for a hold.
+MIN_TTL_SECONDS, MAX_TTL_SECONDS = 30, 24 * 3600
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    variant: Variant
+    quantity: int
+    unit_price: Decimal | None = None
+    tax: Decimal | None = None
+
+
+def reserve(
+    *, channel: Channel, order_ref: str, lines: list[LineRequest], ttl_seconds: int | None = None
+) -> tuple[Reservation, bool]:
+    """Hold stock for an order, all or nothing; returns (reservation, created).
+
+    Repeating an order reference with the same items returns the first reservation; with
+    other items it is an OrderRefConflict. Raises InsufficientStock naming every short SKU.
+    """
+    ttl = channel.reservation_ttl_seconds if ttl_seconds is None else ttl_seconds
+    if not MIN_TTL_SECONDS <= ttl <= MAX_TTL_SECONDS:
+        raise InvalidQuantity(f"ttl_seconds must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS}.")
+    try:
+        return _reserve(channel, order_ref, lines, ttl)
+    except IntegrityError as race:
+        return _repeat(_race_winner(channel, order_ref, race), lines), False
+
+
+@stock_transaction
+def _reserve(channel, order_ref, lines, ttl) -> tuple[Reservation, bool]:
+    existing = Reservation.objects.filter(channel=channel, order_ref=order_ref).first()
+    if existing:
+        return _repeat(existing, lines), False
+    reservation = Reservation.objects.create(
+        channel=channel, order_ref=order_ref, expires_at=timezone.now() + timedelta(seconds=ttl)
+    )
+    holds = _hold(channel, lines)
+    _create_lines(reservation, lines, holds)
+    return reservation, True
+
+
+def confirm(*, channel: Channel, reservation_id) -> Reservation:
+    """Turn the held units into a sale (one ``sale`` movement per line).
+
+    Confirming again is harmless; after its expiry it is refused with ReservationExpired
+    (the overdue hold is expired on the spot, so its stock returns to the pool).
+    """
+    reservation, expired = _confirm(channel, reservation_id)
+    if expired:
+        raise ReservationExpired(
+            f"Reservation {reservation.pk} expired at {reservation.expires_at.isoformat()}; its stock was released.",
+            details={"id": str(reservation.pk), "expires_at": reservation.expires_at.isoformat()},
+        )
+    return reservation
+
+
+@stock_transaction
+def _confirm(channel, reservation_id) -> tuple[Reservation, bool]:
+    reservation = _locked(channel, reservation_id)
+    if reservation.status == Status.CONSUMED:
+        return reservation, False
+    if reservation.status == Status.EXPIRED:
+        return reservation, True
+    if reservation.status == Status.RELEASED:
+        raise ReservationNotActive(
+            f"Reservation {reservation.pk} was released and cannot be confirmed.", details={"status": "released"}
+        )
+    if reservation.expires_at <= timezone.now():
+        _close([reservation.pk], Status.EXPIRED)
+        reservation.refresh_from_db()
+        return reservation, True
+    _consume(reservation)
+    return reservation, False
+
+
+@stock_transaction
+def release(*, channel: Channel, reservation_id, reason: str = "") -> Reservation:
+    """Give the held units back; releasing a released or expired reservation changes nothing."""
+    reservation = _locked(channel, reservation_id)
+    if reservation.status == Status.CONSUMED:
+        raise ReservationNotActive(
+            f"Reservation {reservation.pk} was already confirmed; record a return instead.",
+            details={"status": "consumed"},
+        )
+    if reservation.status == Status.ACTIVE:
+        _close([reservation.pk], Status.RELEASED, reason=reason)
+        reservation.refresh_from_db()
+    return reservation
+
+
+def record_pos_sale(
+    *, channel: Channel, sale_id: str, lines: list[LineRequest], invoice_number: str = "", customer_name: str = ""
+) -> tuple[Reservation, bool]:
+    """Reserve and confirm in one transaction; a repeated ``sale_id`` returns the first sale unchanged."""
+    try:
+        return _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name)
+    except IntegrityError as race:
+        return _first_sale(_race_winner(channel, sale_id, race)), False
+
+
+@stock_transaction
+def _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name) -> tuple[Reservation, bool]:
+    existing = Reservation.objects.filter(channel=channel, order_ref=sale_id).first()
+    if existing:
+        return _first_sale(existing), False
+    reservation = Reservation.objects.create(
+        channel=channel,
+        order_ref=sale_id,
+        kind=Reservation.Kind.POS_SALE,
+        expires_at=timezone.now(),
+        invoice_number=invoice_number,
+        customer_name=customer_name,
+    )
+    _create_lines(reservation, lines, _hold(channel, lines))
+    _consume(reservation)
+    return reservation, True
+
+
+def expire_overdue(*, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
+    """Expire every overdue hold, in batches that skip rows another transaction has locked."""
+    expired = 0
+    while True:
+        closed = _expire_batch(batch_size=batch_size)
+        expired += closed
+        if closed < batch_size:
+            return expired
+
+
+@stock_transaction
+def _expire_batch(*, batch_size: int, variant_ids=None) -> int:
+    overdue = Reservation.objects.filter(status=Status.ACTIVE, expires_at__lte=timezone.now())
+    if variant_ids is not None:
+        overdue = overdue.filter(
+            pk__in=ReservationLine.objects.filter(variant_id__in=variant_ids).values("reservation_id")
+        )
+    ids = list(
+        overdue.select_for_update(skip_locked=True).order_by("expires_at").values_list("pk", flat=True)[:batch_size]
+    )
+    _close(ids, Status.EXPIRED)
+    return len(ids)
+
+
+def purge_idempotency_keys(*, older_than: timedelta = timedelta(hours=24)) -> int:
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=timezone.now() - older_than).delete()
+    return deleted
+
+
+def _hold(channel: Channel, lines: list[LineRequest]) -> list[stock.Hold]:
+    """Hold the demand (added up per SKU first); before refusing, expire overdue holds of the short SKUs."""
+    demand = _demand(lines)
+    try:
+        return stock.hold_stock(channel, demand)
+    except InsufficientStock as shortage:
+        short = [variant.pk for variant in demand if variant.sku in shortage.skus]
+        if not _expire_batch(batch_size=EXPIRY_BATCH_SIZE, variant_ids=short):
+            raise
+        return stock.hold_stock(channel, demand)
+
+
+def _demand(lines: list[LineRequest]) -> dict[Variant, int]:
+    demand: dict[Variant, int] = defaultdict(int)
+    for line in lines:
+        demand[line.variant] += line.quantity
+    return dict(demand)
+
+
+def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: list[stock.Hold]) -> None:
+    """One line per requested line and warehouse it was drawn from, keeping each line's price."""
+    drawn = defaultdict(deque)
+    for hold in holds:
+        drawn[hold.variant_id].append([hold.warehouse_id, hold.quantity])
+    rows = []
+    for line in lines:
+        sources = drawn[line.variant.pk]
+        if not sources:  # untracked: sold without a hold
+            rows.append((line, None, line.quantity))
+            continue
+        remaining = line.quantity
+        while remaining:
+            source = sources[0]
+            take = min(remaining, source[1])
+            rows.append((line, source[0], take))
+            remaining -= take
+            source[1] -= take
+            if not source[1]:
+                sources.popleft()
+    ReservationLine.objects.bulk_create(
+        ReservationLine(
+            reservation=reservation,
+            variant=line.variant,
+            warehouse_id=warehouse_id,
+            quantity=quantity,
+            unit_price=line.unit_price,
+            tax=line.tax,
+        )
+        for line, warehouse_id, quantity in rows
+    )
+
+
+def _consume(reservation: Reservation) -> None:
+    lines = reservation.lines.select_related("variant", "warehouse")
+    stock.apply_stock_changes(
+        [
+            stock.StockChange(
+                warehouse=line.warehouse,
+                variant=line.variant,
+                reason=StockMovement.Reason.SALE,
+                delta=-line.quantity,
+                unreserve=line.quantity,
+                reference=f"{reservation.channel.code}:{reservation.order_ref}",
+            )
+            for line in lines
+            if line.warehouse_id is not None
+        ],
+        source=StockMovement.Source.API,
+    )
+    now = timezone.now()
+    Reservation.objects.filter(pk=reservation.pk).update(status=Status.CONSUMED, closed_at=now, updated_at=now)
+    reservation.refresh_from_db()
+
+
+def _close(reservation_ids: list, status: str, *, reason: str = "") -> None:
+    """Release the holds of active reservations (locked by the caller) and mark them ``status``."""
+    if not reservation_ids:
+        return
+    held = (
+        ReservationLine.objects.filter(reservation_id__in=reservation_ids, warehouse__isnull=False)
+        .order_by()
+        .values_list("warehouse_id", "variant_id")
+        .annotate(quantity=Sum("quantity"))
+    )
+    stock.release_holds(stock.Hold(warehouse_id, variant_id, quantity) for warehouse_id, variant_id, quantity in held)
+    now = timezone.now()
+    Reservation.objects.filter(pk__in=reservation_ids).update(
+        status=status, release_reason=reason, closed_at=now, updated_at=now
+    )
+
+
+def _locked(channel: Channel, reservation_id) -> Reservation:
+    reservation = (
+        Reservation.objects.select_for_update(of=("self",))
+        .select_related("channel")
+        .filter(channel=channel, pk=reservation_id)
+        .first()
+    )
+    if reservation is None:
+        raise ReservationNotFound(f"No reservation {reservation_id} on channel {channel.code}.")
+    return reservation
+
+
+def _race_winner(channel: Channel, order_ref: str, error: IntegrityError) -> Reservation:
+    """The reservation a concurrent request created for ``order_ref``; without one, ``error`` was another fault."""
+    existing = Reservation.objects.filter(channel=channel, order_ref=order_ref).first()
+    if existing is None:
+        raise error
+    return existing
+
+
+def _repeat(existing: Reservation, lines: list[LineRequest]) -> Reservation:
+    asked = {variant.pk: quantity for variant, quantity in _demand(lines).items()}
+    held = {
+        row["variant_id"]: row["quantity"]
+        for row in existing.lines.order_by().values("variant_id").annotate(quantity=Sum("quantity"))
+    }
+    if existing.kind != Reservation.Kind.CHECKOUT or asked != held:
+        raise OrderRefConflict(
+            f"Order reference {existing.order_ref!r} is already used on this channel for other items.",
+            details={"order_ref": existing.order_ref, "reservation_id": str(existing.pk)},
+        )
+    return existing
+
+
+def _first_sale(existing: Reservation) -> Reservation:
+    if existing.kind != Reservation.Kind.POS_SALE:
+        raise OrderRefConflict(
+            f"Sale id {existing.order_ref!r} is already used on this channel by a checkout reservation.",
+            details={"sale_id": existing.order_ref},
+        )
+    return existing
+
+
+def create_api_key(*, channel: Channel, name: str, created_by=None) -> tuple[ChannelApiKey, str]:
+    """Make a key for ``channel``; the key itself is returned this once and never stored."""
+    record = ChannelApiKey(channel=channel, name=name, created_by=created_by)
+    return record, issue_api_key(record)
+
+
+def issue_api_key(record: ChannelApiKey) -> str:
+    """Give a new, unsaved ``record`` its secret and save it; returns the key, which is not kept."""
+    key, record.prefix, record.key_hash = ChannelApiKey.generate()
+    record.save()
+    return key
+
+
+def revoke_api_keys(keys) -> int:
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
