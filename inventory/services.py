@@ -27,6 +27,9 @@ from inventory.models import (
 #: The most units one level may hold, and so the largest quantity any single operation may move.
 MAX_ON_HAND = 1_000_000_000
 
+#: The listing fields ``update_listing_rules`` changes.
+EXPOSURE_RULES = ("buffer", "allocation_percent", "max_quantity", "enabled", "price")
+
 Reason = StockMovement.Reason
 Source = StockMovement.Source
 
@@ -313,8 +316,7 @@ def release_holds(holds: Iterable[Hold]) -> None:
 @stock_transaction
 def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
     """Change a listing's exposure rules (buffer, allocation_percent, max_quantity, enabled, price)."""
-    allowed = {"buffer", "allocation_percent", "max_quantity", "enabled", "price"}
-    unknown = set(rules) - allowed
+    unknown = set(rules) - set(EXPOSURE_RULES)
     if unknown:
         raise ValueError(f"Not exposure rules: {sorted(unknown)}")
     for name, value in rules.items():

@@ -1,5 +1,7 @@
 import pytest
 from django.core.cache import cache
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 from inventory import services
 from inventory.models import StockMovement
@@ -11,6 +13,16 @@ from tests.factories import (
     VariantFactory,
     WarehouseFactory,
 )
+
+
+class _BackloggedWSGIServer(ThreadedWSGIServer):
+    """The test server with a production-sized accept backlog: Django's 10 resets connections
+    when dozens of concurrent clients connect at once."""
+
+    request_queue_size = 256
+
+
+LiveServerThread.server_class = _BackloggedWSGIServer
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,526 @@
+"""The back office: thin ModelAdmins over the stock model.
+
+Stock numbers are never edited in a form here. Every change of ``on_hand`` is booked through
+``inventory.services`` by the stock operations of the StockLevel admin (adjust, count,
+receive, transfer, bulk adjust), as the admin source with the clerk as actor, and the
+movement ledger is read-only for everyone, superusers included.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, CharField, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce, Concat
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from inventory import selectors, services
+from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
+from inventory.models import (
+    Category,
+    Channel,
+    ChannelListing,
+    ChannelWarehouse,
+    ListingStateChange,
+    Organization,
+    Product,
+    StockLevel,
+    StockMovement,
+    Variant,
+    Warehouse,
+)
+
+admin.site.site_header = "Stockpool back office"
+admin.site.site_title = "Stockpool"
+admin.site.index_title = "Back office"
+
+#: How many ancestors one query reads with a category, so a path costs no query per row
+#: in lists and autocompletes (each level deeper costs one more) and sorts as a tree.
+CATEGORY_DEPTH = 3
+CATEGORY_ANCESTORS = "__".join(["parent"] * CATEGORY_DEPTH)
+
+
+def _refresh_sellability(*, variant_ids=None, listing_ids=None):
+    """Catalog edits can make listings sellable or not; record that now, not at the next stock change."""
+    services.refresh_listings(variant_ids=variant_ids, listing_ids=listing_ids, cause=ListingStateChange.Cause.CATALOG)
+
+
+def _category_path():
+    """The full path as SQL, so the category list sorts as a tree; exact up to CATEGORY_DEPTH ancestors."""
+    prefixes = [
+        Case(
+            When(**{f"{ancestor}__isnull": False}, then=Concat(f"{ancestor}__name", Value(" / "))),
+            default=Value(""),
+        )
+        for ancestor in ("__".join(["parent"] * depth) for depth in range(CATEGORY_DEPTH, 0, -1))
+    ]
+    return Concat(*prefixes, "name", output_field=CharField())
+
+
+def _movements_url(*, warehouse_id=None, variant_id=None) -> str:
+    filters = {"warehouse__id__exact": warehouse_id, "variant__id__exact": variant_id}
+    query = urlencode({name: value for name, value in filters.items() if value is not None})
+    return f"{reverse('admin:inventory_stockmovement_changelist')}?{query}"
+
+
+class CategoryFilter(admin.RelatedFieldListFilter):
+    """Categories by full path in tree order, read in one query however deep the tree is."""
+
+    def field_choices(self, field, request, model_admin):
+        categories = {category.pk: category for category in Category.objects.all()}
+        for category in categories.values():
+            category.parent = categories.get(category.parent_id)
+        return sorted(((pk, str(category)) for pk, category in categories.items()), key=lambda c: c[1].casefold())
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "slug", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Warehouse)
+class WarehouseAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "organization", "active", "system_of_record")
+    list_filter = ("active", "system_of_record", "organization")
+    list_select_related = ("organization",)
+    search_fields = ("code", "name", "external_location_id")
+    autocomplete_fields = ("organization",)
+    readonly_fields = ("last_snapshot_at", "created_at")
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and "active" in form.changed_data:
+            stocked = StockLevel.objects.filter(warehouse=form.instance).values_list("variant_id", flat=True)
+            _refresh_sellability(variant_ids=stocked)
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("full_path", "slug")
+    search_fields = ("name", "slug", "parent__name")
+    autocomplete_fields = ("parent",)
+    prepopulated_fields = {"slug": ("name",)}
+    ordering = (_category_path().asc(),)
+
+    def get_queryset(self, request):
+        # Serves the list and the autocompletes of parent and product category alike.
+        return super().get_queryset(request).select_related(CATEGORY_ANCESTORS)
+
+    @admin.display(description="Category", ordering=_category_path())
+    def full_path(self, category):
+        return str(category)
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    fields = ("sku", "name", "barcode", "price", "track_inventory", "active", "low_stock_threshold")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("name", "brand", "category", "active", "updated_at")
+    list_filter = (("category", CategoryFilter), "active")
+    list_select_related = (f"category__{CATEGORY_ANCESTORS}",)
+    search_fields = ("name", "brand")
+    autocomplete_fields = ("category",)
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (VariantInline,)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and ("active" in form.changed_data or any(formset.has_changed() for formset in formsets)):
+            _refresh_sellability(variant_ids=form.instance.variants.values_list("pk", flat=True))
+
+
+class StockLevelInline(admin.TabularInline):
+    """Where the variant is stocked. The numbers change only through the stock operations."""
+
+    model = StockLevel
+    fields = ("warehouse", "on_hand", "reserved", "available")
+    readonly_fields = fields
+    ordering = ("warehouse__code",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("warehouse")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Variant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ("sku", "product", "name", "price", "active", "total_on_hand")
+    list_filter = (("product__category", CategoryFilter), "active", "track_inventory")
+    list_select_related = ("product",)
+    search_fields = ("sku", "name", "product__name", "=barcode")
+    autocomplete_fields = ("product",)
+    readonly_fields = ("created_at", "updated_at")
+    inlines = (StockLevelInline,)
+
+    def get_queryset(self, request):
+        on_hand = (
+            StockLevel.objects.filter(variant=OuterRef("pk"))
+            .order_by()
+            .values("variant")
+            .annotate(total=Sum("on_hand"))
+            .values("total")
+        )
+        return super().get_queryset(request).annotate(total_on_hand=Coalesce(Subquery(on_hand), Value(0)))
+
+    @admin.display(description="On hand (all warehouses)", ordering="total_on_hand")
+    def total_on_hand(self, variant):
+        return variant.total_on_hand
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and {"active", "track_inventory"} & set(form.changed_data):
+            _refresh_sellability(variant_ids=[form.instance.pk])
+
+
+class BelowThresholdFilter(admin.SimpleListFilter):
+    """Levels whose available units are at or below the variant's low-stock threshold."""
+
+    title = "stock"
+    parameter_name = "below_threshold"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "At or below threshold"), ("no", "Above threshold"))
+
+    def queryset(self, request, queryset):
+        # ``available_qty`` is annotated by selectors.stock_levels, the admin's queryset.
+        if self.value() == "yes":
+            return queryset.filter(available_qty__lte=F("variant__low_stock_threshold"))
+        if self.value() == "no":
+            return queryset.filter(available_qty__gt=F("variant__low_stock_threshold"))
+        return queryset
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(admin.ModelAdmin):
+    """Stock levels to look at; changing them takes ``inventory.adjust_stock`` and the operation views."""
+
+    list_display = ("warehouse", "sku", "product", "on_hand", "reserved", "available", "is_low", "movements")
+    list_filter = ("warehouse", BelowThresholdFilter)
+    list_select_related = ("warehouse", "variant__product")
+    search_fields = ("variant__sku", "=variant__barcode", "variant__product__name")
+    ordering = ("warehouse__code", "variant__sku")
+    fields = ("warehouse", "variant", "on_hand", "reserved", "available", "updated_at")
+    readonly_fields = fields
+    actions = ("adjust_selected_levels",)
+
+    def get_queryset(self, request):
+        return selectors.stock_levels()
+
+    def get_list_display(self, request):
+        if self.has_adjust_stock_permission(request):
+            return (*self.list_display, "adjust")
+        return self.list_display
+
+    # Levels are created by the services when stock is first booked, and never edited or removed here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_adjust_stock_permission(self, request):
+        return request.user.has_perm("inventory.adjust_stock")
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, level):
+        return level.variant.sku
+
+    @admin.display(ordering="variant__product__name")
+    def product(self, level):
+        return level.variant.product.name
+
+    @admin.display(ordering="available_qty")
+    def available(self, level):
+        return level.available_qty
+
+    @admin.display(boolean=True, description="Low stock")
+    def is_low(self, level):
+        return level.available_qty <= level.variant.low_stock_threshold
+
+    @admin.display(description="Ledger")
+    def movements(self, level):
+        url = _movements_url(warehouse_id=level.warehouse_id, variant_id=level.variant_id)
+        return format_html('<a href="{}">Movements</a>', url)
+
+    @admin.display(description="")
+    def adjust(self, level):
+        return format_html('<a href="{}">Adjust</a>', reverse("admin:inventory_stocklevel_adjust", args=[level.pk]))
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<int:level_id>/adjust/", self.admin_site.admin_view(self.adjust_view), name=f"{prefix}_adjust"),
+            path("receive/", self.admin_site.admin_view(self.receive_view), name=f"{prefix}_receive"),
+            path("transfer/", self.admin_site.admin_view(self.transfer_view), name=f"{prefix}_transfer"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request, level_id):
+        self._require_adjust_permission(request)
+        level = self.get_object(request, str(level_id))
+        if level is None:
+            raise Http404("No such stock level.")
+        form = AdjustStockForm(_posted(request), level=level)
+        done_url = _movements_url(warehouse_id=level.warehouse_id, variant_id=level.variant_id)
+        return self._stock_operation(
+            request, form, title=f"Adjust stock: {level}", level=level, done_url=lambda _form: done_url
+        )
+
+    def receive_view(self, request):
+        self._require_adjust_permission(request)
+        form = ReceiveStockForm(_posted(request), initial=_ids_from_query(request))
+        return self._stock_operation(
+            request,
+            form,
+            title="Receive stock",
+            done_url=lambda form: _movements_url(
+                warehouse_id=form.cleaned_data["warehouse"].pk, variant_id=form.cleaned_data["variant"].pk
+            ),
+        )
+
+    def transfer_view(self, request):
+        self._require_adjust_permission(request)
+        form = TransferStockForm(_posted(request), initial=_ids_from_query(request))
+        return self._stock_operation(
+            request,
+            form,
+            title="Transfer stock",
+            done_url=lambda form: _movements_url(variant_id=form.cleaned_data["variant"].pk),
+        )
+
+    @admin.action(description="Adjust selected levels…", permissions=["adjust_stock"])
+    def adjust_selected_levels(self, request, queryset):
+        levels = list(queryset)
+        form = BulkAdjustStockForm(request.POST if "apply" in request.POST else None, levels=levels)
+        if form.is_valid() and form.book(actor=request.user) is not None:
+            reason = StockMovement.Reason(form.cleaned_data["reason"]).label
+            self.message_user(
+                request,
+                f"Changed {len(levels)} stock levels by {form.cleaned_data['delta']:+d} ({reason}).",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self._operation_context(request, form, title="Adjust selected levels"),
+            "levels": levels,
+            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/inventory/stocklevel/bulk_adjust.html", context)
+
+    def _require_adjust_permission(self, request):
+        if not self.has_adjust_stock_permission(request):
+            raise PermissionDenied
+
+    def _stock_operation(self, request, form, *, title, done_url, level=None):
+        """Show the form; on a valid POST book it, then go to the movements it wrote."""
+        if request.method == "POST" and form.is_valid():
+            movements = form.book(actor=request.user)
+            if movements is not None:
+                self.message_user(request, _booked_message(movements), messages.SUCCESS)
+                return HttpResponseRedirect(done_url(form))
+        context = {**self._operation_context(request, form, title=title), "level": level}
+        return TemplateResponse(request, "admin/inventory/stocklevel/stock_operation.html", context)
+
+    def _operation_context(self, request, form, *, title):
+        request.current_app = self.admin_site.name
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": list(form.fields)})], {}, model_admin=self),
+            "media": self.media + form.media,
+        }
+
+
+def _posted(request):
+    return request.POST if request.method == "POST" else None
+
+
+def _ids_from_query(request) -> dict:
+    """Prefill from links such as ``?warehouse=3&variant=7``; anything not an id is ignored."""
+    return {name: value for name, value in request.GET.items() if value.isdecimal()}
+
+
+def _booked_message(movements) -> str:
+    if not movements:
+        return "The count matches what is on hand; nothing was booked."
+    legs = "; ".join(
+        f"{m.quantity:+d} of {m.variant.sku} at {m.warehouse.code} (on hand now {m.on_hand_after})" for m in movements
+    )
+    return f"Booked {movements[0].get_reason_display().lower()}: {legs}."
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(admin.ModelAdmin):
+    """The ledger is append-only: nobody, superusers included, adds, changes or deletes movements here."""
+
+    list_display = (
+        "created_at",
+        "sku",
+        "warehouse",
+        "signed_quantity",
+        "on_hand_after",
+        "reason",
+        "source",
+        "actor",
+        "reference",
+    )
+    list_filter = ("reason", "source", "warehouse", "created_at")
+    list_select_related = ("variant", "warehouse", "actor")
+    search_fields = ("variant__sku", "reference")
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "warehouse",
+        "variant",
+        "quantity",
+        "on_hand_after",
+        "reason",
+        "source",
+        "actor",
+        "reference",
+        "note",
+        "operation_id",
+    )
+    readonly_fields = fields
+    # Counting the whole ledger on every filtered page is slow once it is large.
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, movement):
+        return movement.variant.sku
+
+    @admin.display(description="Quantity", ordering="quantity")
+    def signed_quantity(self, movement):
+        return f"{movement.quantity:+d}"
+
+
+class ChannelWarehouseInline(admin.TabularInline):
+    model = ChannelWarehouse
+    fields = ("priority", "warehouse")
+    autocomplete_fields = ("warehouse",)
+    ordering = ("priority", "id")
+    extra = 1
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "kind", "organization", "active", "reservation_ttl_seconds")
+    list_filter = ("kind", "organization", "active")
+    list_select_related = ("organization",)
+    search_fields = ("code", "name")
+    autocomplete_fields = ("organization",)
+    readonly_fields = ("created_at",)
+    inlines = (ChannelWarehouseInline,)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and ("active" in form.changed_data or any(formset.has_changed() for formset in formsets)):
+            _refresh_sellability(listing_ids=form.instance.listings.values_list("pk", flat=True))
+
+
+class ListingStateChangeInline(admin.TabularInline):
+    """When the listing became sellable or unsellable, as the services recorded it."""
+
+    model = ListingStateChange
+    fields = ("created_at", "sellable", "available", "cause")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChannelListing)
+class ChannelListingAdmin(admin.ModelAdmin):
+    """Exposure rules per channel and SKU; saving them recomputes the listing's sellable state."""
+
+    list_display = (
+        "channel",
+        "sku",
+        "buffer",
+        "allocation_percent",
+        "max_quantity",
+        "enabled",
+        "is_sellable",
+        "channel_available",
+        "pool",
+    )
+    list_filter = ("channel", "enabled", "is_sellable")
+    list_select_related = ("channel", "variant")
+    search_fields = ("variant__sku",)
+    autocomplete_fields = ("channel", "variant")
+    inlines = (ListingStateChangeInline,)
+    computed_fields = ("is_sellable", "sellable_changed_at", "channel_available", "pool")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_availability()
+
+    def get_fields(self, request, obj=None):
+        return ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
+
+    def get_readonly_fields(self, request, obj=None):
+        # A listing stays on its channel and variant; the rules besides price need their own permission.
+        readonly = ["channel", "variant", *self.computed_fields] if obj else []
+        if not request.user.has_perm("inventory.change_exposure_rules"):
+            readonly += [rule for rule in services.EXPOSURE_RULES if rule != "price"]
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            services.refresh_listings(listing_ids=[obj.pk], cause=ListingStateChange.Cause.RULES)
+            return
+        rules = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EXPOSURE_RULES}
+        if rules:
+            services.update_listing_rules(obj, **rules)
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, listing):
+        return listing.variant.sku
+
+    @admin.display(description="Channel available", ordering="channel_available")
+    def channel_available(self, listing):
+        return "not tracked" if listing.channel_available is None else listing.channel_available
+
+    @admin.display(description="Pool", ordering="pool")
+    def pool(self, listing):
+        return listing.pool
