@@ -16,12 +16,7 @@ from inventory.models import StockLevel, StockMovement, Variant, Warehouse
 
 Reason = StockMovement.Reason
 
-#: Sales, transfers and sync corrections are booked only by the system, never typed in by hand.
-CLERK_REASONS = [
-    (value, label)
-    for value, label in Reason.choices
-    if value not in {Reason.SALE, Reason.TRANSFER, Reason.SYNC_CORRECTION}
-]
+CLERK_REASONS = [(reason.value, reason.label) for reason in services.MANUAL_REASONS]
 
 
 def _reason_field():

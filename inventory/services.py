@@ -33,6 +33,9 @@ EXPOSURE_RULES = ("buffer", "allocation_percent", "max_quantity", "enabled", "pr
 Reason = StockMovement.Reason
 Source = StockMovement.Source
 
+#: Reasons staff may book by hand; sales, transfers and sync corrections are booked by the system.
+MANUAL_REASONS = (Reason.RECEIPT, Reason.COUNT, Reason.ADJUSTMENT, Reason.DAMAGE, Reason.RETURN)
+
 
 @dataclass(frozen=True)
 class StockChange:

@@ -1,17 +1,9 @@
 from rest_framework import serializers
 
 from config.api import StrictIntegerField
-from inventory import selectors
+from inventory import selectors, services
 from inventory.models import StockLevel, StockMovement
 
-#: Reasons staff may book through the API; sales, transfers and sync corrections are booked by the system.
-STAFF_ADJUSTMENT_REASONS = [
-    StockMovement.Reason.RECEIPT,
-    StockMovement.Reason.COUNT,
-    StockMovement.Reason.ADJUSTMENT,
-    StockMovement.Reason.DAMAGE,
-    StockMovement.Reason.RETURN,
-]
 MAX_ADJUSTMENTS_PER_REQUEST = 1000
 
 
@@ -68,7 +60,7 @@ class AdjustmentInput(serializers.Serializer):
     warehouse = serializers.CharField(max_length=64, help_text="Warehouse code.")
     delta = StrictIntegerField(required=False, help_text="Signed change of on_hand; not zero.")
     set_on_hand = StrictIntegerField(required=False, min_value=0, help_text="The counted quantity.")
-    reason = serializers.ChoiceField(choices=STAFF_ADJUSTMENT_REASONS)
+    reason = serializers.ChoiceField(choices=services.MANUAL_REASONS)
     reference = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
