@@ -196,6 +196,11 @@ CELERY_BEAT_SCHEDULE = {
 # Health: how old a heartbeat may be before /health/ calls that process stale.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=120)
 
+# --- Connectors ---------------------------------------------------------------------------------
+
+#: Fernet keys for partner credentials, newest first (see connectors/crypto.py).
+CONNECTOR_ENCRYPTION_KEYS = env.list("CONNECTOR_ENCRYPTION_KEYS", default=[])
+
 # --- Demo ------------------------------------------------------------------------------------
 
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="admin")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("reservations.api.urls")),
+    path("api/v1/", include("connectors.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

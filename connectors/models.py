@@ -1,1 +1,307 @@
-"""Partner accounts, sync jobs, webhooks and the outbox (the connectors issues build them here)."""
+"""Partner accounts and what Stockpool exchanges with them: references, sync jobs, conflicts, the outbox."""
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from connectors import crypto
+from inventory.models import Channel, Organization, Variant, Warehouse
+
+
+class Kind(models.TextChoices):
+    ZOHO_INVENTORY = "zoho_inventory", "Zoho Inventory"
+    CIN7_CORE = "cin7_core", "Cin7 Core"
+    AMAZON_SP_API = "amazon_sp_api", "Amazon SP-API"
+    MEDUSA = "medusa", "Medusa"
+
+
+#: The partners' real endpoints; the demo and the tests point accounts at the sandboxes instead.
+DEFAULT_URLS = {
+    Kind.ZOHO_INVENTORY: ("https://www.zohoapis.com/inventory/v1", "https://accounts.zoho.com"),
+    Kind.CIN7_CORE: ("https://inventory.dearsystems.com/ExternalApi/v2", ""),
+    Kind.AMAZON_SP_API: ("https://sellingpartnerapi-na.amazon.com", "https://api.amazon.com"),
+    Kind.MEDUSA: ("", ""),
+}
+
+#: Settings each kind needs, and what they mean.
+REQUIRED_SETTINGS = {
+    Kind.ZOHO_INVENTORY: {
+        "organization_id": "Zoho organization id",
+        "location_id": "the Zoho location mirrored into the account's warehouse",
+    },
+    Kind.CIN7_CORE: {"location": "the Cin7 location name mirrored into the account's warehouse"},
+    Kind.AMAZON_SP_API: {"seller_id": "selling partner id", "marketplace_id": "marketplace id, e.g. ATVPDKIKX0DER"},
+    Kind.MEDUSA: {"location_id": "the Medusa stock location published to"},
+}
+
+#: Credential fields each kind needs (stored encrypted).
+REQUIRED_CREDENTIALS = {
+    Kind.ZOHO_INVENTORY: ("client_id", "client_secret", "refresh_token"),
+    Kind.CIN7_CORE: ("account_id", "application_key"),
+    Kind.AMAZON_SP_API: ("client_id", "client_secret", "refresh_token"),
+    Kind.MEDUSA: ("secret_key",),
+}
+
+
+class ConnectorAccount(models.Model):
+    """One connection to a partner system, with its credentials, settings, schedule and health."""
+
+    class ConflictStrategy(models.TextChoices):
+        HUB_WINS = "hub_wins", "Stockpool wins (push our value again)"
+        SOURCE_WINS = "source_wins", "The partner wins"
+        HIGHEST = "highest", "Keep the highest"
+        LOWEST = "lowest", "Keep the lowest"
+        MANUAL = "manual", "A manager decides"
+
+    class CircuitState(models.TextChoices):
+        CLOSED = "closed", "Closed (healthy)"
+        OPEN = "open", "Open (calls suspended)"
+        HALF_OPEN = "half_open", "Half-open (trying again)"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(max_length=200)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="connector_accounts")
+    warehouse = models.ForeignKey(
+        Warehouse,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="connector_accounts",
+        help_text="The warehouse whose on_hand this account mirrors (systems of record).",
+    )
+    channel = models.ForeignKey(
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="connector_accounts",
+        help_text="The channel whose availability is published to this account (marketplaces, storefronts).",
+    )
+    api_base_url = models.URLField(max_length=300, blank=True)
+    auth_base_url = models.URLField(max_length=300, blank=True, help_text="OAuth server, where the partner has one.")
+    credentials_encrypted = models.TextField(blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    settings = models.JSONField(default=dict, blank=True)
+    conflict_strategy = models.CharField(
+        max_length=16, choices=ConflictStrategy.choices, default=ConflictStrategy.HUB_WINS
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="For 'partner wins' between several partners: the lowest number wins."
+    )
+    incremental_sync_minutes = models.PositiveIntegerField(
+        default=5, help_text="Minutes between incremental syncs; 0 turns them off."
+    )
+    full_sync_hour = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=3, help_text="Hour (UTC) of the nightly full sync; empty turns it off."
+    )
+    enabled = models.BooleanField(default=True)
+    sync_cursor = models.JSONField(default=dict, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    circuit_state = models.CharField(
+        max_length=16, choices=CircuitState.choices, default=CircuitState.CLOSED, editable=False
+    )
+    circuit_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["warehouse"], condition=Q(warehouse__isnull=False), name="one_account_mirrors_a_warehouse"
+            )
+        ]
+        permissions = [("run_sync", "Can test connections and start syncs")]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        default_api, default_auth = DEFAULT_URLS[self.kind]
+        self.api_base_url = self.api_base_url or default_api
+        self.auth_base_url = self.auth_base_url or default_auth
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        missing = [name for name in REQUIRED_SETTINGS.get(self.kind, {}) if not self.settings.get(name)]
+        if missing:
+            raise ValidationError({"settings": f"Missing for {self.get_kind_display()}: {', '.join(missing)}."})
+        if self.kind in (Kind.ZOHO_INVENTORY, Kind.CIN7_CORE) and self.warehouse_id is None:
+            raise ValidationError({"warehouse": "A system of record needs the warehouse it mirrors."})
+        if self.kind == Kind.MEDUSA and not self.api_base_url:
+            raise ValidationError({"api_base_url": "Medusa is self-hosted: give its URL."})
+
+    @property
+    def credentials(self) -> dict:
+        return crypto.decrypt_json(self.credentials_encrypted) if self.credentials_encrypted else {}
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = crypto.encrypt_json(value)
+
+    @property
+    def webhook_secret(self) -> str:
+        return crypto.decrypt_text(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = crypto.encrypt_text(value) if value else ""
+
+    @property
+    def missing_credentials(self) -> list[str]:
+        present = self.credentials
+        return [name for name in REQUIRED_CREDENTIALS.get(self.kind, ()) if not present.get(name)]
+
+
+class ExternalRef(models.Model):
+    """What a local object (variant, warehouse, category, ...) is called in a partner system."""
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="external_refs")
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    local_object = GenericForeignKey("content_type", "object_id")
+    external_id = models.CharField(max_length=128)
+    external_code = models.CharField(max_length=200, blank=True, help_text="The partner's SKU or name, if any.")
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "content_type", "object_id"], name="externalref_unique_local"),
+            models.UniqueConstraint(
+                fields=["account", "content_type", "external_id"], name="externalref_unique_external"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account}: {self.content_type.model} {self.object_id} = {self.external_id}"
+
+
+class SyncJob(models.Model):
+    class Kind(models.TextChoices):
+        FULL = "full", "Full pull"
+        INCREMENTAL = "incremental", "Incremental pull"
+        PUSH = "push", "Push"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    MAX_ERRORS_KEPT = 100
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="sync_jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Known once the partner says how many.")
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    checkpoint = models.JSONField(default=dict, blank=True, help_text="Where a resumed job carries on.")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of the worker running it.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "status"], name="syncjob_account_status")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.account} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int | None:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total:
+            return None
+        return min(100, self.processed * 100 // self.total)
+
+
+class SyncConflict(models.Model):
+    """A partner value that disagrees with ours, and how it was settled."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Awaiting a manager"
+        RESOLVED = "resolved", "Resolved"
+
+    class Field(models.TextChoices):
+        QUANTITY = "quantity", "Quantity"
+        PRICE = "price", "Price"
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="conflicts")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="sync_conflicts")
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=16, choices=Field.choices)
+    local_value = models.CharField(max_length=64)
+    remote_value = models.CharField(max_length=64)
+    strategy = models.CharField(max_length=16, choices=ConnectorAccount.ConflictStrategy.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=200, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("resolve_conflict", "Can resolve sync conflicts")]
+
+    def __str__(self):
+        return f"{self.get_field_display()} of {self.variant.sku}: ours {self.local_value}, theirs {self.remote_value}"
+
+
+class OutboundMessage(models.Model):
+    """The outbox: anything to send to a partner, written in the transaction that caused it.
+
+    ``stock_effects`` lists what the message will do to the partner's stock once applied
+    (``[{"warehouse_id", "variant_id", "quantity"}]``, signed), so that a snapshot taken
+    before the partner applied it is not mistaken for an outside change.
+    """
+
+    class Kind(models.TextChoices):
+        PUSH_SALE = "push_sale", "Push a sale"
+        PUSH_ADJUSTMENT = "push_adjustment", "Push a stock adjustment"
+        PUBLISH_QUANTITY = "publish_quantity", "Publish a quantity"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Dead-lettered"
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="outbound_messages")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    payload = models.JSONField()
+    stock_effects = models.JSONField(default=list, blank=True)
+    dedupe_key = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the current or last attempt began.")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    response = models.JSONField(null=True, blank=True, help_text="What the partner answered, e.g. its document id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["account", "dedupe_key"], name="outbound_unique_dedupe_key")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="outbound_due"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.account} ({self.status})"

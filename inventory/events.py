@@ -1,7 +1,9 @@
 """Domain events: how other apps learn of stock changes without ``inventory`` importing them.
 
-Each is sent once the transaction that caused it has committed, so a receiver never sees
-a change that was rolled back. Receivers connect in their AppConfig.ready().
+Most are sent once the transaction that caused it has committed, so a receiver never sees a
+change that was rolled back. ``movements_booked`` is the exception: it is sent inside the
+transaction, for receivers that must write in it (the connectors' outbox), and a receiver
+that raises there refuses the stock change. Receivers connect in their AppConfig.ready().
 """
 
 import logging
@@ -11,6 +13,10 @@ from django.db import transaction
 from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
+
+#: Ledger rows were just written, inside the transaction. kwargs: ``movements`` (a list of
+#: StockMovement with ``warehouse`` and ``variant`` loaded) and ``source``.
+movements_booked = Signal()
 
 #: Stock levels changed. kwargs: ``variant_ids`` and ``warehouse_ids`` (frozensets).
 stock_changed = Signal()

@@ -155,6 +155,8 @@ def apply_stock_changes(
         raise StockRuleViolation(_violation_message(violations), details=violations)
     StockMovement.objects.bulk_create(movements)
     _save_levels(touched.values())
+    if movements:
+        events.movements_booked.send(sender=StockMovement, movements=movements, source=source)
     return movements
 
 

@@ -1,0 +1,301 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from connectors import crypto, outbox, services, sync
+from connectors.models import (
+    REQUIRED_CREDENTIALS,
+    ConnectorAccount,
+    ExternalRef,
+    OutboundMessage,
+    SyncConflict,
+    SyncJob,
+)
+
+CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
+
+
+class ConnectorAccountForm(forms.ModelForm):
+    """Secrets are write-only: blank keeps what is stored, and nothing stored is ever sent back to the page."""
+
+    webhook_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text="Blank keeps the stored secret."
+    )
+
+    class Meta:
+        model = ConnectorAccount
+        fields = [
+            "name",
+            "kind",
+            "organization",
+            "warehouse",
+            "channel",
+            "enabled",
+            "api_base_url",
+            "auth_base_url",
+            "settings",
+            "conflict_strategy",
+            "priority",
+            "incremental_sync_minutes",
+            "full_sync_hour",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.credentials if self.instance.pk else {}
+        for name in CREDENTIAL_FIELDS:
+            masked = crypto.mask(stored.get(name, ""))
+            self.fields[f"credential_{name}"] = forms.CharField(
+                label=name.replace("_", " ").capitalize(),
+                required=False,
+                widget=forms.PasswordInput(render_value=False),
+                help_text=f"Stored: {masked}. Blank keeps it." if masked else "Not set.",
+            )
+
+    def credentials(self) -> dict:
+        return {name: self.cleaned_data.get(f"credential_{name}", "") for name in CREDENTIAL_FIELDS}
+
+
+@admin.register(ConnectorAccount)
+class ConnectorAccountAdmin(admin.ModelAdmin):
+    form = ConnectorAccountForm
+    list_display = [
+        "name",
+        "kind",
+        "organization",
+        "warehouse",
+        "enabled",
+        "health",
+        "circuit_state",
+        "last_success_at",
+    ]
+    list_filter = ["kind", "enabled", "circuit_state"]
+    search_fields = ["name"]
+    list_select_related = ["organization", "warehouse"]
+    readonly_fields = [
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+        "circuit_state",
+        "circuit_changed_at",
+        "sync_cursor",
+        "created_at",
+    ]
+    actions = ["test_connection", "sync_incremental", "sync_full"]
+
+    def get_fieldsets(self, request, obj=None):
+        credential_fields = [f"credential_{name}" for name in CREDENTIAL_FIELDS]
+        return [
+            (None, {"fields": ["name", "kind", "organization", "warehouse", "channel", "enabled"]}),
+            ("Partner", {"fields": ["api_base_url", "auth_base_url", "settings"]}),
+            ("Secrets (encrypted at rest, never shown)", {"fields": [*credential_fields, "webhook_secret"]}),
+            ("Sync", {"fields": ["conflict_strategy", "priority", "incremental_sync_minutes", "full_sync_hour"]}),
+            ("Health", {"fields": self.readonly_fields}),
+        ]
+
+    def save_model(self, request, obj, form, change):
+        services.save_account(obj, credentials=form.credentials(), webhook_secret=form.cleaned_data["webhook_secret"])
+
+    @admin.display(description="health")
+    def health(self, account):
+        if account.last_error:
+            return format_html('<span style="color:#ba2121" title="{}">failing</span>', account.last_error)
+        return "ok" if account.last_success_at else "never synced"
+
+    @admin.action(description="Test connection", permissions=["run_sync"])
+    def test_connection(self, request, queryset):
+        for account in queryset:
+            ok, text = services.test_connection(account)
+            self.message_user(request, f"{account}: {text}", messages.SUCCESS if ok else messages.ERROR)
+
+    @admin.action(description="Sync now (incremental)", permissions=["run_sync"])
+    def sync_incremental(self, request, queryset):
+        self._start(request, queryset, SyncJob.Kind.INCREMENTAL)
+
+    @admin.action(description="Sync now (full)", permissions=["run_sync"])
+    def sync_full(self, request, queryset):
+        self._start(request, queryset, SyncJob.Kind.FULL)
+
+    def _start(self, request, queryset, kind):
+        for account in queryset.filter(enabled=True):
+            job, created = sync.start_sync(account, kind, started_by=request.user)
+            verb = "started" if created else "already running"
+            self.message_user(request, f"{account}: {job.get_kind_display()} {verb} (job {job.pk}).")
+
+    def has_run_sync_permission(self, request):
+        return request.user.has_perm("connectors.run_sync")
+
+
+def _progress_bar(job: SyncJob) -> str:
+    percent = job.progress_percent
+    if percent is None:
+        return format_html("<progress></progress> {}", job.processed)
+    return format_html('<progress max="100" value="{}"></progress> {}%', percent, percent)
+
+
+@admin.register(SyncJob)
+class SyncJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "account",
+        "kind",
+        "status",
+        "progress",
+        "processed",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "failed_count",
+        "started_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "kind", "account"]
+    list_select_related = ["account", "started_by"]
+    readonly_fields = [
+        "account",
+        "kind",
+        "status",
+        "progress",
+        "total",
+        "processed",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "failed_count",
+        "errors",
+        "checkpoint",
+        "started_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="progress")
+    def progress(self, job):
+        return _progress_bar(job)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncConflict)
+class SyncConflictAdmin(admin.ModelAdmin):
+    list_display = [
+        "variant",
+        "field",
+        "local_value",
+        "remote_value",
+        "account",
+        "strategy",
+        "status",
+        "resolution",
+        "created_at",
+    ]
+    list_filter = ["status", "field", "account", "strategy"]
+    search_fields = ["variant__sku"]
+    list_select_related = ["variant", "account"]
+    readonly_fields = [
+        "account",
+        "variant",
+        "warehouse",
+        "field",
+        "local_value",
+        "remote_value",
+        "strategy",
+        "status",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
+        "created_at",
+    ]
+    fields = readonly_fields
+    actions = ["take_partner_value", "keep_ours"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_resolve_conflict_permission(self, request):
+        return request.user.has_perm("connectors.resolve_conflict")
+
+    @admin.action(description="Resolve: take the partner's value", permissions=["resolve_conflict"])
+    def take_partner_value(self, request, queryset):
+        self._resolve(request, queryset, take_partner_value=True)
+
+    @admin.action(description="Resolve: keep ours", permissions=["resolve_conflict"])
+    def keep_ours(self, request, queryset):
+        self._resolve(request, queryset, take_partner_value=False)
+
+    def _resolve(self, request, queryset, *, take_partner_value):
+        open_conflicts = list(queryset.filter(status=SyncConflict.Status.OPEN))
+        for conflict in open_conflicts:
+            services.resolve_conflict(conflict, take_partner_value=take_partner_value, user=request.user)
+        self.message_user(request, f"Resolved {len(open_conflicts)} conflict(s).")
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "account", "kind", "status", "attempts", "next_attempt_at", "delivered_at", "short_error"]
+    list_filter = ["status", "kind", "account"]
+    search_fields = ["dedupe_key"]
+    list_select_related = ["account"]
+    readonly_fields = [
+        "account",
+        "kind",
+        "status",
+        "dedupe_key",
+        "payload",
+        "stock_effects",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "delivered_at",
+        "last_error",
+        "response",
+        "created_at",
+    ]
+    fields = readonly_fields
+    actions = ["retry_now"]
+
+    @admin.display(description="last error")
+    def short_error(self, message):
+        return message.last_error[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("connectors.change_outboundmessage")
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry_now(self, request, queryset):
+        retried = outbox.retry(queryset)
+        self.message_user(request, f"{retried} message(s) queued for delivery.")
+
+
+@admin.register(ExternalRef)
+class ExternalRefAdmin(admin.ModelAdmin):
+    list_display = ["account", "content_type", "object_id", "external_id", "external_code", "last_seen_at"]
+    list_filter = ["account", "content_type"]
+    search_fields = ["external_id", "external_code"]
+    list_select_related = ["account", "content_type"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

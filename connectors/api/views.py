@@ -1,0 +1,40 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.permissions import require_permission
+from connectors import sync
+from connectors.api.serializers import SyncJobInput, SyncJobOutput
+from connectors.models import SyncJob
+
+
+@extend_schema(
+    tags=["sync"],
+    request=SyncJobInput,
+    responses={
+        202: OpenApiResponse(SyncJobOutput, description="The job, queued (or the one of that kind already running)"),
+        400: OpenApiResponse(description="`invalid`: unknown or disabled account, or bad kind"),
+        403: OpenApiResponse(description="`permission_denied`: needs connectors.run_sync"),
+    },
+)
+class SyncJobCreateView(APIView):
+    """Start a full or incremental pull for an account; follow it at /api/v1/sync-jobs/{id}/."""
+
+    permission_classes = [require_permission("connectors.run_sync")]
+
+    def post(self, request):
+        payload = SyncJobInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job, _ = sync.start_sync(
+            payload.validated_data["account"], payload.validated_data["kind"], started_by=request.user
+        )
+        return Response(SyncJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["sync"])
+class SyncJobDetailView(generics.RetrieveAPIView):
+    """A sync job's status, progress and counts."""
+
+    serializer_class = SyncJobOutput
+    queryset = SyncJob.objects.select_related("account", "started_by")

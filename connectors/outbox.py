@@ -1,0 +1,170 @@
+"""The outbox: messages to partners, written with the stock change that causes them, delivered after.
+
+``record_movements`` runs inside the stock transaction (``inventory.events.movements_booked``):
+a sale or a local change at a mirrored warehouse becomes an OutboundMessage in the same commit,
+so it can be neither lost nor sent for a change that was rolled back. The relay takes due
+messages with ``SKIP LOCKED``, so any number of workers share the work without sending one twice.
+"""
+
+import logging
+import random
+from collections import defaultdict
+from datetime import timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from connectors.http import CircuitOpen, PartnerError, PartnerRequestError
+from connectors.models import ConnectorAccount, ExternalRef, Kind, OutboundMessage
+from inventory.models import StockMovement, Variant
+
+logger = logging.getLogger(__name__)
+
+SYSTEMS_OF_RECORD = (Kind.ZOHO_INVENTORY, Kind.CIN7_CORE)
+#: Our own changes are pushed; changes that came from a partner are not echoed back.
+PUSHED_SOURCES = (StockMovement.Source.ADMIN, StockMovement.Source.API, StockMovement.Source.SYSTEM)
+MAX_ATTEMPTS = 8
+BATCH_SIZE = 50
+#: A message left "sending" this long belongs to a worker that died; it is tried again.
+SENDING_TIMEOUT = timedelta(minutes=5)
+
+
+def record_movements(sender, movements: list[StockMovement], source: str, **kwargs) -> None:
+    """Turn our ledger rows at mirrored warehouses into messages for their systems of record."""
+    if source not in PUSHED_SOURCES:
+        return
+    mirrored = {m.warehouse_id for m in movements if m.warehouse.is_mirrored}
+    if not mirrored:
+        return
+    accounts = {
+        account.warehouse_id: account
+        for account in ConnectorAccount.objects.filter(
+            warehouse_id__in=mirrored, enabled=True, kind__in=SYSTEMS_OF_RECORD
+        )
+    }
+    groups = defaultdict(list)
+    for movement in movements:
+        account = accounts.get(movement.warehouse_id)
+        if account is not None:
+            is_sale = movement.reason == StockMovement.Reason.SALE
+            groups[(account, is_sale, movement.operation_id)].append(movement)
+    if not groups:
+        return
+    external_ids = _external_ids(accounts.values(), {m.variant_id for ms in groups.values() for m in ms})
+    now = timezone.now()
+    messages = []
+    for (account, is_sale, operation_id), booked in groups.items():
+        lines = [
+            {
+                "variant_id": m.variant_id,
+                "sku": m.variant.sku,
+                "name": str(m.variant.product.name if m.variant.product_id else m.variant.sku),
+                "external_id": external_ids.get((account.pk, m.variant_id), ""),
+                **({"quantity": -m.quantity, "unit_price": str(m.variant.price)} if is_sale else {"delta": m.quantity}),
+            }
+            for m in booked
+        ]
+        first = booked[0]
+        messages.append(
+            OutboundMessage(
+                account=account,
+                kind=OutboundMessage.Kind.PUSH_SALE if is_sale else OutboundMessage.Kind.PUSH_ADJUSTMENT,
+                payload={
+                    "date": now.date().isoformat(),
+                    "reference": first.reference,
+                    "reason": f"Stockpool {first.get_reason_display().lower()}"
+                    + (f": {first.note}" if first.note else ""),
+                    "lines": lines,
+                },
+                stock_effects=[
+                    {"warehouse_id": m.warehouse_id, "variant_id": m.variant_id, "quantity": m.quantity} for m in booked
+                ],
+                dedupe_key=f"stockpool-{'sale' if is_sale else 'adj'}-{operation_id}",
+                next_attempt_at=now,
+            )
+        )
+    OutboundMessage.objects.bulk_create(messages)
+    transaction.on_commit(_kick_relay)
+
+
+def _external_ids(accounts, variant_ids) -> dict[tuple[int, int], str]:
+    refs = ExternalRef.objects.filter(
+        account__in=list(accounts), content_type=ContentType.objects.get_for_model(Variant), object_id__in=variant_ids
+    ).values_list("account_id", "object_id", "external_id")
+    return {(account_id, variant_id): external_id for account_id, variant_id, external_id in refs}
+
+
+def _kick_relay() -> None:
+    from connectors.tasks import deliver_outbox_task
+
+    try:
+        deliver_outbox_task.delay()
+    except Exception:  # the periodic relay delivers it anyway; a broker hiccup must not fail the sale
+        logger.warning("Could not queue an outbox delivery; the periodic relay will deliver.", exc_info=True)
+
+
+def claim_due(batch_size: int = BATCH_SIZE) -> list[OutboundMessage]:
+    """Take due messages for this worker: ``SKIP LOCKED``, marked sending, committed before any call."""
+    now = timezone.now()
+    OutboundMessage.objects.filter(status=OutboundMessage.Status.SENDING, sent_at__lt=now - SENDING_TIMEOUT).update(
+        status=OutboundMessage.Status.PENDING
+    )
+    with transaction.atomic():
+        due = list(
+            OutboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
+            .order_by("next_attempt_at", "id")[:batch_size]
+        )
+        OutboundMessage.objects.filter(pk__in=[m.pk for m in due]).update(
+            status=OutboundMessage.Status.SENDING, sent_at=now, attempts=F("attempts") + 1
+        )
+    for message in due:
+        message.status, message.sent_at, message.attempts = OutboundMessage.Status.SENDING, now, message.attempts + 1
+    return due
+
+
+def deliver(message: OutboundMessage) -> None:
+    """Send one claimed message; on failure schedule the next attempt, or dead-letter it."""
+    from connectors.registry import connector_for
+
+    try:
+        response = connector_for(message.account).push(message)
+    except PartnerError as error:
+        _failed(message, error)
+        return
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=OutboundMessage.Status.DELIVERED, delivered_at=timezone.now(), response=response, last_error=""
+    )
+
+
+def _failed(message: OutboundMessage, error: PartnerError) -> None:
+    permanent = isinstance(error, PartnerRequestError) and not isinstance(error, CircuitOpen)
+    if message.attempts >= MAX_ATTEMPTS or (permanent and message.attempts >= 3):
+        status, next_attempt = OutboundMessage.Status.DEAD, message.next_attempt_at
+        logger.error("Outbound message %s dead-lettered after %s attempts: %s", message.pk, message.attempts, error)
+    else:
+        delay = min(3600, 2**message.attempts * 5) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
+        status, next_attempt = OutboundMessage.Status.PENDING, timezone.now() + timedelta(seconds=delay)
+    OutboundMessage.objects.filter(pk=message.pk).update(
+        status=status, next_attempt_at=next_attempt, last_error=str(error)[:2000]
+    )
+
+
+def deliver_due(batch_size: int = BATCH_SIZE) -> int:
+    delivered = 0
+    while batch := claim_due(batch_size):
+        for message in batch:
+            deliver(message)
+            delivered += 1
+        if len(batch) < batch_size:
+            break
+    return delivered
+
+
+def retry(messages) -> int:
+    """Send dead or waiting messages again now (the admin's retry)."""
+    return messages.exclude(status=OutboundMessage.Status.DELIVERED).update(
+        status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
+    )

@@ -1,0 +1,13 @@
+"""Which connector speaks for an account."""
+
+from connectors.models import ConnectorAccount, Kind
+
+
+def connector_for(account: ConnectorAccount):
+    from connectors.cin7 import Cin7Connector
+    from connectors.zoho import ZohoConnector
+
+    connectors = {Kind.ZOHO_INVENTORY: ZohoConnector, Kind.CIN7_CORE: Cin7Connector}
+    if account.kind not in connectors:
+        raise NotImplementedError(f"No connector for {account.get_kind_display()} yet.")
+    return connectors[account.kind](account)

@@ -1,0 +1,210 @@
+"""Zoho Inventory: the system of record of a mirrored warehouse (BMB Wholesale's).
+
+Pulls categories and items page by page (200 a page, items carry their per-location stock,
+so 10,000 SKUs cost about 50 calls), incremental by ``last_modified_time``; pushes our sales
+as confirmed sales orders and our local stock changes as inventory adjustments.
+"""
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+
+from connectors.clients import client_for
+from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRequestError
+from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
+from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
+from connectors.sync import PageOutcome, RemoteItem, record_page, upsert_items
+
+PER_PAGE = 200
+#: Incremental pulls reach back this far before the last successful pull began, so an item
+#: changed while that pull was paging is read again (re-reading is harmless).
+INCREMENTAL_OVERLAP = timedelta(minutes=2)
+ZOHO_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+
+class ZohoConnector:
+    def __init__(self, account: ConnectorAccount):
+        self.account = account
+        self.client = client_for(account)
+        self.location_id = str(account.settings["location_id"])
+
+    def test_connection(self) -> str:
+        locations = self.client.get("/locations").data.get("locations", [])
+        location = next((loc for loc in locations if str(loc.get("location_id")) == self.location_id), None)
+        if location is None:
+            raise PartnerNotFound(
+                f"Connected, but location {self.location_id} is not in organization "
+                f"{self.account.settings['organization_id']}."
+            )
+        return f"Connected to Zoho Inventory; mirroring location {location.get('location_name')}."
+
+    # --- pulling -----------------------------------------------------------------------------
+
+    def pull(self, job: SyncJob) -> None:
+        checkpoint = dict(job.checkpoint) or self._begin(job)
+        while checkpoint.get("page"):
+            params = {
+                "page": checkpoint["page"],
+                "per_page": PER_PAGE,
+                "sort_column": "last_modified_time",
+                "sort_order": "A",
+            }
+            if checkpoint.get("since"):
+                params["last_modified_time"] = checkpoint["since"]
+            response = self.client.get("/items", params)
+            items, more = self._page(response.data)
+            with transaction.atomic():
+                outcome = self._apply(items, ReadWindow(response.started_at, response.finished_at), job)
+                checkpoint = {**checkpoint, "page": checkpoint["page"] + 1 if more else None}
+                record_page(job, outcome, checkpoint=checkpoint, processed=len(items))
+        ConnectorAccount.objects.filter(pk=self.account.pk).update(
+            sync_cursor={"last_modified_time": checkpoint["cursor"]}
+        )
+
+    def _begin(self, job: SyncJob) -> dict:
+        """The first call of a job; its checkpoint is saved with the first page."""
+        since = None
+        if job.kind == SyncJob.Kind.INCREMENTAL and self.account.sync_cursor.get("last_modified_time"):
+            since = self.account.sync_cursor["last_modified_time"]
+        started = (job.started_at or job.created_at) - INCREMENTAL_OVERLAP
+        return {"page": 1, "since": since, "cursor": started.strftime(ZOHO_TIME)}
+
+    def _page(self, body) -> tuple[list[dict], bool]:
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise PartnerMalformedResponse("Zoho Inventory: an items page without an 'items' list.")
+        return body["items"], bool((body.get("page_context") or {}).get("has_more_page"))
+
+    def _apply(self, items: list[dict], window: ReadWindow, job: SyncJob) -> PageOutcome:
+        remote, outcome = self._remote_items(items)
+        linked, upserted = upsert_items(self.account, [item for item, _ in remote])
+        outcome.add(upserted)
+        snapshots = [
+            Snapshot(linked[item.external_id], quantity)
+            for item, quantity in remote
+            if item.external_id in linked and item.track_inventory and quantity is not None
+        ]
+        apply_snapshots(self.account, snapshots, window, reference=f"zoho sync job {job.pk}")
+        return outcome
+
+    def _remote_items(self, items: list[dict]) -> tuple[list[tuple[RemoteItem, int | None]], PageOutcome]:
+        outcome, remote = PageOutcome(), []
+        for raw in items:
+            try:
+                remote.append((self._item(raw), self._stock_at_location(raw)))
+            except (KeyError, TypeError, ValueError, InvalidOperation) as error:
+                outcome.failed += 1
+                outcome.errors.append(
+                    f"Zoho item {raw.get('item_id', '?') if isinstance(raw, dict) else '?'}: "
+                    f"unreadable ({type(error).__name__}: {error})."
+                )
+        return remote, outcome
+
+    def _item(self, raw: dict) -> RemoteItem:
+        name = str(raw["name"])
+        return RemoteItem(
+            external_id=str(raw["item_id"]),
+            sku=str(raw.get("sku") or ""),
+            name=name,
+            product_name=str(raw.get("group_name") or name),
+            category=str(raw.get("category_name") or ""),
+            brand=str(raw.get("brand") or ""),
+            barcode=str(raw.get("upc") or raw.get("ean") or ""),
+            price=_money(raw.get("rate")),
+            cost_price=_money(raw.get("purchase_rate")),
+            active=raw.get("status", "active") == "active",
+            track_inventory=bool(raw.get("track_inventory", True)),
+            reorder_point=int(raw["reorder_level"]) if raw.get("reorder_level") not in (None, "") else None,
+        )
+
+    def _stock_at_location(self, raw: dict) -> int:
+        """What the mirrored location may sell: on hand less committed (our pushed sales orders commit stock).
+
+        Reads ``locations[]``, else the legacy ``warehouses[]``; an item absent from the location has none.
+        """
+        for entry in raw.get("locations") or []:
+            if str(entry.get("location_id")) == self.location_id:
+                return _quantity(
+                    entry, "location_actual_available_stock", "location_available_stock", "location_stock_on_hand"
+                )
+        for entry in raw.get("warehouses") or []:
+            if str(entry.get("warehouse_id")) == self.location_id:
+                return _quantity(
+                    entry, "warehouse_actual_available_stock", "warehouse_available_stock", "warehouse_stock_on_hand"
+                )
+        return 0
+
+    # --- pushing -----------------------------------------------------------------------------
+
+    def push(self, message: OutboundMessage) -> dict:
+        if message.kind == OutboundMessage.Kind.PUSH_SALE:
+            return self._push_sales_order(message)
+        if message.kind == OutboundMessage.Kind.PUSH_ADJUSTMENT:
+            return self._push_adjustment(message)
+        raise PartnerRequestError(f"Zoho Inventory takes no {message.get_kind_display()} messages.")
+
+    def _push_sales_order(self, message: OutboundMessage) -> dict:
+        payload = message.payload
+        existing = self._existing_sales_order(message.dedupe_key)
+        if existing:
+            return {"salesorder_id": existing, "found_existing": True}
+        customer_id = self.account.settings.get("customer_id")
+        if not customer_id:
+            raise PartnerRequestError("Set customer_id in the Zoho account's settings to push sales orders.")
+        body = {
+            "customer_id": str(customer_id),
+            "date": payload["date"],
+            "reference_number": message.dedupe_key,
+            "location_id": self.location_id,
+            "line_items": [
+                {
+                    "item_id": line["external_id"],
+                    "quantity": line["quantity"],
+                    "rate": float(line["unit_price"]),
+                    "location_id": self.location_id,
+                }
+                for line in payload["lines"]
+            ],
+        }
+        created = self.client.post("/salesorders", json=body).data
+        order = created.get("salesorder") or created.get("sales_order") or {}
+        order_id = str(order["salesorder_id"])
+        if order.get("status") == "draft":
+            self.client.post(f"/salesorders/{order_id}/status/confirmed", idempotent=True)
+        return {"salesorder_id": order_id, "salesorder_number": order.get("salesorder_number")}
+
+    def _existing_sales_order(self, reference: str) -> str | None:
+        """A sales order an earlier, unanswered attempt may have created (so it is not created twice)."""
+        orders = self.client.get("/salesorders", {"reference_number": reference}).data.get("salesorders", [])
+        match = next((o for o in orders if o.get("reference_number") == reference), None)
+        return str(match["salesorder_id"]) if match else None
+
+    def _push_adjustment(self, message: OutboundMessage) -> dict:
+        payload = message.payload
+        body = {
+            "date": payload["date"],
+            "reason": payload["reason"],
+            "reference_number": message.dedupe_key,
+            "adjustment_type": "quantity",
+            "location_id": self.location_id,
+            "line_items": [
+                {"item_id": line["external_id"], "quantity_adjusted": line["delta"], "location_id": self.location_id}
+                for line in payload["lines"]
+            ],
+        }
+        adjustment = self.client.post("/inventoryadjustments", json=body).data.get("inventory_adjustment", {})
+        return {"inventory_adjustment_id": str(adjustment.get("inventory_adjustment_id", ""))}
+
+
+def _money(value) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _quantity(entry: dict, *names: str) -> int:
+    """The first of ``names`` present; Zoho's spec types them as strings, real payloads as numbers."""
+    for name in names:
+        if entry.get(name) not in (None, ""):
+            return int(Decimal(str(entry[name])))
+    return 0
