@@ -15,11 +15,23 @@ from connectors.models import (
 CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
 
 
+def _secret_field(label: str) -> forms.CharField:
+    return forms.CharField(label=label, required=False, widget=forms.PasswordInput(render_value=False))
+
+
 class ConnectorAccountForm(forms.ModelForm):
     """Secrets are write-only: blank keeps what is stored, and nothing stored is ever sent back to the page."""
 
-    webhook_secret = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), help_text="Blank keeps the stored secret."
+    api_base_url = forms.URLField(
+        max_length=300, required=False, assume_scheme="https", help_text="Blank: the partner's real API."
+    )
+    auth_base_url = forms.URLField(
+        max_length=300, required=False, assume_scheme="https", help_text="Blank: the partner's real OAuth server."
+    )
+    webhook_secret = _secret_field("Webhook secret")
+    # One write-only field per credential any partner kind needs, declared here so the admin's fieldsets can name them.
+    locals().update(
+        {f"credential_{name}": _secret_field(name.replace("_", " ").capitalize()) for name in CREDENTIAL_FIELDS}
     )
 
     class Meta:
@@ -45,12 +57,9 @@ class ConnectorAccountForm(forms.ModelForm):
         stored = self.instance.credentials if self.instance.pk else {}
         for name in CREDENTIAL_FIELDS:
             masked = crypto.mask(stored.get(name, ""))
-            self.fields[f"credential_{name}"] = forms.CharField(
-                label=name.replace("_", " ").capitalize(),
-                required=False,
-                widget=forms.PasswordInput(render_value=False),
-                help_text=f"Stored: {masked}. Blank keeps it." if masked else "Not set.",
-            )
+            self.fields[f"credential_{name}"].help_text = f"Stored: {masked}. Blank keeps it." if masked else "Not set."
+        if self.instance.webhook_secret_encrypted:
+            self.fields["webhook_secret"].help_text = "Stored. Blank keeps it."
 
     def credentials(self) -> dict:
         return {name: self.cleaned_data.get(f"credential_{name}", "") for name in CREDENTIAL_FIELDS}

@@ -23,8 +23,8 @@ from inventory.models import StockMovement, Variant
 logger = logging.getLogger(__name__)
 
 SYSTEMS_OF_RECORD = (Kind.ZOHO_INVENTORY, Kind.CIN7_CORE)
-#: Our own changes are pushed; changes that came from a partner are not echoed back.
-PUSHED_SOURCES = (StockMovement.Source.ADMIN, StockMovement.Source.API, StockMovement.Source.SYSTEM)
+#: Changes people and channels make are pushed; partner-sourced and system bookings (demo loads) are not.
+PUSHED_SOURCES = (StockMovement.Source.ADMIN, StockMovement.Source.API)
 MAX_ATTEMPTS = 8
 BATCH_SIZE = 50
 #: A message left "sending" this long belongs to a worker that died; it is tried again.

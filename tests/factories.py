@@ -7,6 +7,14 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from connectors.models import (
+    ConnectorAccount,
+    ExternalRef,
+    Kind,
+    OutboundMessage,
+    SyncConflict,
+    SyncJob,
+)
 from inventory.models import (
     Category,
     Channel,
@@ -187,3 +195,63 @@ class ChannelApiKeyFactory(factory.django.DjangoModelFactory):
         record.save()
         record.plain_key = key
         return record
+
+
+class ConnectorAccountFactory(factory.django.DjangoModelFactory):
+    """A Zoho account mirroring a Zoho-mirrored warehouse, with credentials set (encrypted)."""
+
+    class Meta:
+        model = ConnectorAccount
+
+    kind = Kind.ZOHO_INVENTORY
+    name = factory.Sequence(lambda n: f"Zoho account {n}")
+    organization = factory.SubFactory(OrganizationFactory)
+    warehouse = factory.SubFactory(
+        WarehouseFactory,
+        organization=factory.SelfAttribute("..organization"),
+        system_of_record=Warehouse.SystemOfRecord.ZOHO_INVENTORY,
+    )
+    settings = factory.LazyFunction(lambda: {"organization_id": "10234695", "location_id": "460000000038080"})
+    credentials = factory.LazyFunction(
+        lambda: {"client_id": "1000.CLIENT", "client_secret": "s3cret-client", "refresh_token": "1000.refresh"}
+    )
+
+
+class ExternalRefFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExternalRef
+
+    account = factory.SubFactory(ConnectorAccountFactory)
+    local_object = factory.SubFactory(VariantFactory)
+    external_id = factory.Sequence(lambda n: f"48150000000{n:05d}")
+
+
+class SyncJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncJob
+
+    account = factory.SubFactory(ConnectorAccountFactory)
+    kind = SyncJob.Kind.FULL
+
+
+class SyncConflictFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncConflict
+
+    account = factory.SubFactory(ConnectorAccountFactory)
+    variant = factory.SubFactory(VariantFactory)
+    field = SyncConflict.Field.PRICE
+    local_value = "10.00"
+    remote_value = "12.00"
+    strategy = ConnectorAccount.ConflictStrategy.MANUAL
+
+
+class OutboundMessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OutboundMessage
+
+    account = factory.SubFactory(ConnectorAccountFactory)
+    kind = OutboundMessage.Kind.PUSH_SALE
+    payload = factory.LazyFunction(lambda: {"date": "2026-11-21", "lines": []})
+    dedupe_key = factory.Sequence(lambda n: f"stockpool-sale-{n}")
+    next_attempt_at = factory.LazyFunction(timezone.now)
