@@ -115,6 +115,7 @@ def claim_due(batch_size: int = BATCH_SIZE) -> list[OutboundMessage]:
         due = list(
             OutboundMessage.objects.select_for_update(skip_locked=True)
             .filter(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
+            .select_related("account", "account__warehouse")
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         OutboundMessage.objects.filter(pk__in=[m.pk for m in due]).update(
@@ -125,12 +126,12 @@ def claim_due(batch_size: int = BATCH_SIZE) -> list[OutboundMessage]:
     return due
 
 
-def deliver(message: OutboundMessage) -> None:
+def deliver(message: OutboundMessage, connector=None) -> None:
     """Send one claimed message; on failure schedule the next attempt, or dead-letter it."""
     from connectors.registry import connector_for
 
     try:
-        response = connector_for(message.account).push(message)
+        response = (connector or connector_for(message.account)).push(message)
     except PartnerError as error:
         _failed(message, error)
         return
@@ -153,10 +154,15 @@ def _failed(message: OutboundMessage, error: PartnerError) -> None:
 
 
 def deliver_due(batch_size: int = BATCH_SIZE) -> int:
-    delivered = 0
+    """Deliver every due message, reusing one connector (and its HTTP session) per account."""
+    from connectors.registry import connector_for
+
+    connectors, delivered = {}, 0
     while batch := claim_due(batch_size):
         for message in batch:
-            deliver(message)
+            if message.account_id not in connectors:
+                connectors[message.account_id] = connector_for(message.account)
+            deliver(message, connectors[message.account_id])
             delivered += 1
         if len(batch) < batch_size:
             break

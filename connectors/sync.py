@@ -94,10 +94,13 @@ def run_sync_job(job_id: int) -> SyncJob:
     account = job.account
     try:
         connector_for(account).pull(job)
-    except PartnerError as error:
-        _finish(job, SyncJob.Status.FAILED, error=str(error))
-        ConnectorAccount.objects.filter(pk=account.pk).update(last_failure_at=timezone.now(), last_error=str(error))
-        logger.warning("Sync job %s of %s failed: %s", job.pk, account, error)
+    except Exception as error:  # a failed job says why; it must never be left "running"
+        text = str(error) if isinstance(error, PartnerError) else f"Internal error: {type(error).__name__}: {error}"
+        _finish(job, SyncJob.Status.FAILED, error=text)
+        ConnectorAccount.objects.filter(pk=account.pk).update(last_failure_at=timezone.now(), last_error=text)
+        logger.warning(
+            "Sync job %s of %s failed: %s", job.pk, account, text, exc_info=not isinstance(error, PartnerError)
+        )
     else:
         _finish(job, SyncJob.Status.SUCCEEDED)
         ConnectorAccount.objects.filter(pk=account.pk).update(last_success_at=timezone.now(), last_error="")

@@ -3,6 +3,7 @@ from django.core.cache import cache
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test.testcases import LiveServerThread
 
+from config.celery import app as celery_app
 from inventory import services
 from inventory.models import StockMovement
 from tests.factories import (
@@ -23,6 +24,10 @@ class _BackloggedWSGIServer(ThreadedWSGIServer):
 
 
 LiveServerThread.server_class = _BackloggedWSGIServer
+
+# Tasks queued by code under test stay in this process: tests run what they need themselves,
+# and nothing is left in the real broker for a worker to pick up.
+celery_app.conf.broker_url = "memory://"
 
 
 @pytest.fixture(autouse=True)
