@@ -158,18 +158,23 @@ class Cin7Connector:
         raise PartnerRequestError(f"Cin7 Core takes no {message.get_kind_display()} messages.")
 
     def _push_sale(self, message: OutboundMessage) -> dict:
-        """A sale header, then its order lines AUTHORISED; the sale id is kept between the two
-        so that a retry after a failure in between does not create a second sale."""
+        """A sale header, then its order lines AUTHORISED. The sale id is saved between the two, so a
+        retry after a failure in between neither creates a second sale nor re-posts an authorised order."""
         progress = dict(message.response or {})
-        if not progress.get("sale_id"):
+        if progress.get("sale_id"):
+            sale = self.client.get("/sale", {"ID": progress["sale_id"]}).data
+            if (sale.get("Order") or {}).get("Status") == "AUTHORISED":
+                return {**progress, "order": "AUTHORISED"}
+        else:
             header = {
                 "Customer": self.account.settings.get("customer", "Stockpool POS"),
                 "Location": self.location,
+                "SkipQuote": True,
                 "CustomerReference": message.dedupe_key,
                 "SaleOrderDate": message.payload["date"],
             }
             progress["sale_id"] = str(self.client.post("/sale", json=header).data["ID"])
-            OutboundMessage.objects.filter(pk=message.pk).update(response=progress)
+            _save_progress(message, progress)
         lines = [
             {
                 "ProductID": line["external_id"],
@@ -191,10 +196,18 @@ class Cin7Connector:
             "Lines": lines,
             "Total": sum(line["Total"] for line in lines),
         }
-        self.client.post("/sale/order", json=order, idempotent=True)
+        self.client.post("/sale/order", json=order)
         return {**progress, "order": "AUTHORISED"}
 
     def _push_adjustment(self, message: OutboundMessage) -> dict:
+        """A completed stock adjustment. Cin7's line Quantity is the new on-hand level, so the target is
+        read once (their on hand plus our change) and saved: a retry sends the same level, never adds twice."""
+        progress = dict(message.response or {})
+        if "targets" not in progress:
+            progress["targets"] = {
+                line["sku"]: max(0, self._on_hand(line["sku"]) + line["delta"]) for line in message.payload["lines"]
+            }
+            _save_progress(message, progress)
         body = {
             "EffectiveDate": message.payload["date"],
             "Status": "COMPLETED",
@@ -203,14 +216,26 @@ class Cin7Connector:
                 {
                     "ProductID": line["external_id"],
                     "SKU": line["sku"],
-                    "Quantity": line["delta"],
+                    "Quantity": progress["targets"][line["sku"]],
                     "UnitCost": 0,
                     "Location": self.location,
                 }
                 for line in message.payload["lines"]
             ],
         }
-        return {"task_id": str(self.client.post("/stockadjustment", json=body).data.get("TaskID", ""))}
+        task = self.client.post("/stockadjustment", json=body, idempotent=True).data.get("TaskID", "")
+        return {**progress, "task_id": str(task)}
+
+    def _on_hand(self, sku: str) -> int:
+        rows = _list(
+            self.client.get("/ref/productavailability", {"Sku": sku, "Location": self.location}).data,
+            "ProductAvailabilityList",
+        )
+        return sum(int(Decimal(str(r.get("OnHand") or 0))) for r in rows if r.get("SKU") == sku)
+
+
+def _save_progress(message: OutboundMessage, progress: dict) -> None:
+    OutboundMessage.objects.filter(pk=message.pk).update(response=progress)
 
 
 def _list(body, key: str) -> list:

@@ -15,6 +15,8 @@ from tests.factories import (
     WarehouseFactory,
 )
 
+pytest_plugins = ["tests.connectors.sandboxes"]
+
 
 class _BackloggedWSGIServer(ThreadedWSGIServer):
     """The test server with a production-sized accept backlog: Django's 10 resets connections

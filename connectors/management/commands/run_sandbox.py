@@ -1,0 +1,127 @@
+"""Run one partner sandbox as a foreground process: ``manage.py run_sandbox zoho --port 8101``.
+
+It prints its URL and what to configure a connector account with (credentials, organization, location
+ids), then serves on 127.0.0.1 until Ctrl-C (or SIGTERM).
+"""
+
+import base64
+import signal
+
+from django.core.management.base import BaseCommand, CommandError
+
+from connectors.sandbox import SANDBOXES
+
+
+class Command(BaseCommand):
+    help = "Run an in-memory partner sandbox (zoho or cin7) on 127.0.0.1 until interrupted."
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument("partner", choices=sorted(SANDBOXES), help="which partner to play")
+        parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+        parser.add_argument("--seed-items", type=int, default=0, help="generate this many items with stock")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+        parser.add_argument(
+            "--locations", default="", help="comma-separated location names (default: the partner's two defaults)"
+        )
+        parser.add_argument("--webhook-url", default="", help="send the partner's webhooks here")
+        parser.add_argument(
+            "--webhook-header",
+            action="append",
+            default=[],
+            metavar="NAME:VALUE",
+            help="a header sent with every webhook (repeatable): the shared secret",
+        )
+        parser.add_argument("--webhook-bearer", default="", help="send webhooks with Authorization: Bearer <token>")
+        parser.add_argument(
+            "--webhook-basic", default="", metavar="USER:PASSWORD", help="send webhooks with Basic auth"
+        )
+        parser.add_argument("--rate-per-minute", type=float, default=None, help="the partner's rate limit")
+        parser.add_argument(
+            "--no-validate", action="store_true", help="do not check request bodies against shared/specs"
+        )
+
+    def handle(self, *args, **options):
+        partner = options["partner"]
+        kwargs = {"validate_requests": not options["no_validate"], "seed": options["seed"]}
+        if options["locations"]:
+            kwargs["locations"] = [name.strip() for name in options["locations"].split(",") if name.strip()]
+        if options["rate_per_minute"]:
+            kwargs["rate_per_minute"] = options["rate_per_minute"]
+        sandbox = SANDBOXES[partner](**kwargs)
+        if options["seed_items"]:
+            sandbox.seed(items=options["seed_items"])
+        if options["webhook_url"]:
+            self._configure_webhook(sandbox, partner, options)
+        try:
+            sandbox.start(port=options["port"])
+        except OSError as exc:
+            raise CommandError(f"cannot listen on 127.0.0.1:{options['port']}: {exc}") from exc
+        self._print_summary(sandbox)
+        signal.signal(signal.SIGTERM, self._terminate)
+        try:
+            while True:  # serve until Ctrl-C or SIGTERM
+                signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sandbox.stop()
+            self.stdout.write("sandbox stopped")
+
+    @staticmethod
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    def _configure_webhook(self, sandbox, partner, options):
+        headers = {}
+        for header in options["webhook_header"]:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise CommandError(f"--webhook-header needs NAME:VALUE, got {header!r}")
+            headers[name.strip()] = value.strip()
+        if partner == "cin7":
+            auth = {}
+            if options["webhook_bearer"]:
+                auth = {"auth_type": "bearerauth", "bearer_token": options["webhook_bearer"]}
+            elif options["webhook_basic"]:
+                username, _, password = options["webhook_basic"].partition(":")
+                auth = {"auth_type": "basicauth", "username": username, "password": password}
+            sandbox.configure_webhook(options["webhook_url"], headers=headers, **auth)
+            return
+        if options["webhook_bearer"]:
+            headers["Authorization"] = f"Bearer {options['webhook_bearer']}"
+        elif options["webhook_basic"]:
+            headers["Authorization"] = "Basic " + base64.b64encode(options["webhook_basic"].encode()).decode()
+        sandbox.configure_webhook(options["webhook_url"], headers=headers)
+
+    def _print_summary(self, sandbox):
+        state = sandbox.state()
+        write = self.stdout.write
+        write(f"{state['partner']} sandbox listening on {sandbox.url}")
+        if state["partner"] == "zoho":
+            write(f"  accounts URL:     {sandbox.url}  (POST /oauth/v2/token)")
+            write(f"  API base URL:     {sandbox.api_url}")
+            write(f"  organization_id:  {state['organization_id']}")
+            write(f"  client_id:        {state['client_id']}")
+            write(f"  client_secret:    {state['client_secret']}")
+            write(f"  refresh_token:    {state['refresh_token']}")
+            write(f"  customer_id:      {state['customer_id']}")
+            for location in state["locations"]:
+                primary = " (primary)" if location["is_primary"] else ""
+                write(f"  location:         {location['location_id']}  {location['location_name']}{primary}")
+        else:
+            write(f"  API base URL:     {sandbox.api_url}")
+            write(f"  account id:       {state['account_id']}")
+            write(f"  application key:  {state['application_key']}")
+            write(f"  customer:         {state['customer_id']}  {state['customer_name']}")
+            for location in state["locations"]:
+                default = " (default)" if location["IsDefault"] else ""
+                write(f"  location:         {location['ID']}  {location['Name']}{default}")
+        count = state["counts"].get("items", state["counts"].get("products", 0))
+        write(f"  items:            {count}")
+        if state["webhook"]:
+            write("  webhooks:         configured (GET /_sandbox/webhook)")
+        write(f"  control API:      {sandbox.url}/_sandbox/")
+        write("Ctrl-C stops it.")
+        self.stdout.flush()

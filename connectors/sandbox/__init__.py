@@ -1,0 +1,29 @@
+"""In-memory partner sandboxes that speak Zoho Inventory's and Cin7 Core's documented contracts over
+real HTTP, with fault injection, rate limits, webhooks and a control API (see ``base``)."""
+
+from connectors.sandbox.base import (
+    Faults,
+    ReceivedRequest,
+    RequestRecord,
+    SandboxServer,
+    TokenBucket,
+    WebhookDelivery,
+    WebhookReceiver,
+)
+from connectors.sandbox.cin7 import Cin7Sandbox
+from connectors.sandbox.zoho import ZohoSandbox
+
+SANDBOXES = {"zoho": ZohoSandbox, "cin7": Cin7Sandbox}
+
+__all__ = [
+    "SANDBOXES",
+    "Cin7Sandbox",
+    "Faults",
+    "ReceivedRequest",
+    "RequestRecord",
+    "SandboxServer",
+    "TokenBucket",
+    "WebhookDelivery",
+    "WebhookReceiver",
+    "ZohoSandbox",
+]
