@@ -13,6 +13,7 @@ from connectors.http import (
     CachedTokenAuth,
     PartnerAuthError,
     PartnerClient,
+    PartnerMalformedResponse,
     PartnerRateLimited,
     PartnerRequestError,
     PartnerStyle,
@@ -73,6 +74,11 @@ def _rate(account: ConnectorAccount, documented_per_minute: int) -> RateLimit:
     return RateLimit.per_minute(int(account.settings.get("rate_limit_per_minute") or documented_per_minute))
 
 
+def _timeout(account: ConnectorAccount) -> tuple[float, float]:
+    """(connect, read) seconds; ``read_timeout_seconds`` in the settings overrides the 30 s read timeout."""
+    return (5.0, float(account.settings.get("read_timeout_seconds", 30)))
+
+
 def _breaker(account: ConnectorAccount):
     def record(state: str) -> None:
         ConnectorAccount.objects.filter(pk=account.pk).update(circuit_state=state, circuit_changed_at=timezone.now())
@@ -99,6 +105,7 @@ def _zoho_client(account: ConnectorAccount) -> PartnerClient:
         limiter=RateLimiter(f"zoho:org:{organization_id}", _rate(account, ZOHO_CALLS_PER_MINUTE)),
         breaker=_breaker(account),
         default_params={"organization_id": organization_id},
+        timeout=_timeout(account),
     )
 
 
@@ -118,14 +125,16 @@ def _mint_zoho_token(account: ConnectorAccount) -> tuple[str, int]:
         )
     except requests.RequestException as error:
         raise PartnerUnavailable(f"Zoho accounts server: {type(error).__name__}") from error
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if response.status_code == 400 and body.get("error") == "Access Denied":
-        raise PartnerRateLimited(f"Zoho refused to mint a token: {body.get('error_description', '')}", retry_after=60)
     if response.status_code >= 500:
         raise PartnerUnavailable(f"Zoho accounts server answered {response.status_code}.")
+    try:
+        body = response.json()
+    except ValueError as error:
+        raise PartnerMalformedResponse(
+            f"Zoho accounts server answered {response.status_code} with a body that is not JSON."
+        ) from error
+    if response.status_code == 400 and body.get("error") == "Access Denied":
+        raise PartnerRateLimited(f"Zoho refused to mint a token: {body.get('error_description', '')}", retry_after=60)
     if "access_token" not in body:
         raise PartnerAuthError(
             f"Zoho refused the refresh token ({body.get('error') or response.status_code}); reconnect the account."
@@ -150,4 +159,5 @@ def _cin7_client(account: ConnectorAccount) -> PartnerClient:
         auth=auth,
         limiter=RateLimiter(f"cin7:app:{application}", _rate(account, CIN7_CALLS_PER_MINUTE)),
         breaker=_breaker(account),
+        timeout=_timeout(account),
     )

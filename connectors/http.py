@@ -274,6 +274,16 @@ class CachedTokenAuth(Auth):
         self._token()
         return True
 
+    def _mint_with_retries(self) -> tuple[str, int]:
+        """The token endpoint has its own bounded retries, so its hiccups do not use up the API call's."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_random_exponential(multiplier=0.2, max=2),
+            retry=tenacity.retry_if_exception_type((PartnerUnavailable, PartnerMalformedResponse)),
+            reraise=True,
+        )
+        return retrying(self._mint)
+
     def _token(self) -> str:
         token = django_cache.get(self.cache_key)
         if token:
@@ -288,7 +298,7 @@ class CachedTokenAuth(Auth):
             if time.monotonic() > deadline:
                 raise PartnerUnavailable("Timed out waiting for another worker to mint an access token.")
         try:
-            token, expires_in = self._mint()
+            token, expires_in = self._mint_with_retries()
             django_cache.set(self.cache_key, token, timeout=max(30, expires_in - self.EARLY_EXPIRY_SECONDS))
             return token
         finally:

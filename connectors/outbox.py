@@ -113,7 +113,7 @@ def claim_due(batch_size: int = BATCH_SIZE) -> list[OutboundMessage]:
     )
     with transaction.atomic():
         due = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
             .select_related("account", "account__warehouse")
             .order_by("next_attempt_at", "id")[:batch_size]

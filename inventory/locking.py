@@ -63,8 +63,9 @@ def _is_lock_conflict(exc: OperationalError) -> bool:
 def stock_transaction(fn):
     """Run ``fn`` in a transaction, again a bounded number of times if it loses a lock conflict.
 
-    Only the outermost call retries (a nested call is already part of someone's transaction);
-    when every attempt loses, LockContention (503, retry later) is raised, never a bare 500.
+    Only the outermost call retries (a nested call is already part of someone's transaction, and
+    runs in a savepoint so that a refusal undoes its own writes); when every attempt loses,
+    LockContention (503, retry later) is raised, never a bare 500.
     """
 
     @wraps(fn)

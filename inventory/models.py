@@ -313,13 +313,6 @@ class ChannelWarehouse(models.Model):
         return f"{self.channel.code} ← {self.warehouse.code} (priority {self.priority})"
 
 
-class ChannelListingQuerySet(models.QuerySet):
-    def with_availability(self):
-        from inventory.selectors import annotate_listing_availability
-
-        return annotate_listing_availability(self)
-
-
 class ChannelListing(models.Model):
     """A variant offered on a channel, with the exposure rules that shape what it may sell.
 
@@ -346,8 +339,6 @@ class ChannelListing(models.Model):
     sellable_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = ChannelListingQuerySet.as_manager()
 
     class Meta:
         ordering = ["channel__code", "variant__sku"]

@@ -1,76 +1,116 @@
 """Reads of the stock model: channel availability, stock lists and the ledger check.
 
-Channel availability is computed in SQL, in one place (``annotate_listing_availability``),
-so the API, the admin and the sellable-state refresh all read the same formula:
+Channel availability has one formula, ``channel_available`` below:
 
     available = min(cap, floor(max(0, pool - buffer) * percent / 100))
 
-where ``pool`` is the sum of ``on_hand - reserved`` over the channel's active warehouses.
+where ``pool`` is the sum of ``on_hand - reserved`` over the channel's active warehouses. The
+rules come from one query and the pools from one grouped query (or, under a lock, from the
+locked rows themselves), so it costs the same two queries for one SKU or a thousand.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import (
-    BooleanField,
-    Case,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
 
 
-def _channel_pool():
-    """Units available to the listing's channel: on_hand - reserved over its active warehouses."""
-    per_variant = (
+@dataclass(frozen=True)
+class ListingRules:
+    """What decides a listing's availability, besides the pool."""
+
+    listing_id: int
+    channel_id: int
+    variant_id: int
+    sku: str
+    buffer: int
+    allocation_percent: int
+    max_quantity: int | None
+    enabled: bool
+    variant_active: bool
+    product_active: bool
+    channel_active: bool
+    track_inventory: bool
+    is_sellable: bool  # as last recorded
+
+
+_RULE_FIELDS = (
+    "pk",
+    "channel_id",
+    "variant_id",
+    "variant__sku",
+    "buffer",
+    "allocation_percent",
+    "max_quantity",
+    "enabled",
+    "variant__active",
+    "variant__product__active",
+    "channel__active",
+    "variant__track_inventory",
+    "is_sellable",
+)
+
+
+def listing_rules(listings: QuerySet) -> list[ListingRules]:
+    """The rules of ``listings`` in one query (a locking queryset locks the listing rows only)."""
+    return [ListingRules(*row) for row in listings.order_by("pk").values_list(*_RULE_FIELDS)]
+
+
+def channel_available(rules: ListingRules, pool: int) -> int | None:
+    """What the channel may sell; None for an untracked variant without a cap (no limit)."""
+    if not (rules.enabled and rules.variant_active and rules.product_active and rules.channel_active):
+        return 0
+    if not rules.track_inventory:
+        return rules.max_quantity
+    after_rules = max(0, pool - rules.buffer) * rules.allocation_percent // 100
+    return after_rules if rules.max_quantity is None else min(rules.max_quantity, after_rules)
+
+
+def is_sellable(available: int | None) -> bool:
+    return available is None or available > 0
+
+
+def channel_pools(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Units available per (channel_id, variant_id) over each channel's active warehouses, in one query."""
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    rows = (
         StockLevel.objects.filter(
-            variant_id=OuterRef("variant_id"),
+            variant_id__in={variant for _, variant in pairs},
             warehouse__active=True,
-            warehouse__channel_links__channel_id=OuterRef("channel_id"),
+            warehouse__channel_links__channel_id__in={channel for channel, _ in pairs},
         )
         .order_by()
-        .values("variant_id")
-        .annotate(total=Sum(F("on_hand") - F("reserved")))
-        .values("total")
+        .values_list("warehouse__channel_links__channel_id", "variant_id")
+        .annotate(pool=Sum(F("on_hand") - F("reserved")))
     )
-    return Coalesce(Subquery(per_variant, output_field=IntegerField()), Value(0))
+    return {(channel, variant): pool for channel, variant, pool in rows if (channel, variant) in pairs}
 
 
-def annotate_listing_availability(listings: QuerySet) -> QuerySet:
-    """Add ``pool``, ``channel_available`` (None when untracked and uncapped) and ``sellable_now``."""
-    after_rules = (Greatest(F("pool") - F("buffer"), Value(0)) * F("allocation_percent")) / Value(100)
-    capped = Case(
-        When(max_quantity__isnull=False, then=Least(F("max_quantity"), after_rules)),
-        default=after_rules,
-        output_field=IntegerField(),
-    )
-    blocked = Q(enabled=False) | Q(variant__active=False) | Q(variant__product__active=False) | Q(channel__active=False)
-    return (
-        listings.annotate(pool=_channel_pool())
-        .annotate(
-            channel_available=Case(
-                When(blocked, then=Value(0)),
-                When(variant__track_inventory=False, then=F("max_quantity")),
-                default=capped,
-                output_field=IntegerField(),
-            ),
-        )
-        .annotate(
-            sellable_now=Case(
-                When(Q(channel_available__gt=0) | Q(channel_available__isnull=True), then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            )
-        )
-    )
+@dataclass(frozen=True)
+class ListingAvailability:
+    rules: ListingRules
+    pool: int
+    available: int | None
+
+    @property
+    def sellable(self) -> bool:
+        return is_sellable(self.available)
+
+
+def listing_availability(listings: QuerySet) -> list[ListingAvailability]:
+    """Each listing's pool and availability, in two queries however many listings."""
+    rules = listing_rules(listings)
+    pools = channel_pools((r.channel_id, r.variant_id) for r in rules)
+    return [
+        ListingAvailability(rule, pool, channel_available(rule, pool))
+        for rule in rules
+        for pool in [pools.get((rule.channel_id, rule.variant_id), 0)]
+    ]
 
 
 @dataclass(frozen=True)
@@ -89,19 +129,20 @@ class ChannelAvailability:
 
 
 def channel_availability(channel: Channel, skus: list[str]) -> ChannelAvailability:
-    """What ``channel`` may sell of each SKU, in two queries however many SKUs are asked for.
+    """What ``channel`` may sell of each SKU, in a constant number of queries however many SKUs.
 
     A known SKU without a listing on the channel is reported unlisted with nothing to sell.
     """
     wanted = list(dict.fromkeys(skus))
-    listings = (
-        ChannelListing.objects.filter(channel=channel, variant__sku__in=wanted)
-        .with_availability()
-        .values_list("variant__sku", "variant_id", "channel_available", "sellable_now")
-    )
     found = {
-        sku: SkuAvailability(sku=sku, variant_id=vid, listed=True, available=avail, sellable=sellable)
-        for sku, vid, avail, sellable in listings
+        entry.rules.sku: SkuAvailability(
+            sku=entry.rules.sku,
+            variant_id=entry.rules.variant_id,
+            listed=True,
+            available=entry.available,
+            sellable=entry.sellable,
+        )
+        for entry in listing_availability(ChannelListing.objects.filter(channel=channel, variant__sku__in=wanted))
     }
     missing = [sku for sku in wanted if sku not in found]
     if missing:

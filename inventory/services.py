@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from inventory import events
+from inventory import events, selectors
 from inventory.exceptions import InsufficientStock, InvalidQuantity, StockRuleViolation
 from inventory.locking import lock_stock_levels, stock_transaction
 from inventory.models import (
@@ -274,26 +274,28 @@ def hold_stock(channel: Channel, demand: dict[Variant, int]) -> list[Hold]:
         .values_list("warehouse_id", flat=True)
     )
     levels = lock_stock_levels((w, variant.pk) for w in warehouse_ids for variant in demand)
-    sellable = dict(
-        ChannelListing.objects.filter(channel=channel, variant__in=list(demand))
-        .with_availability()
-        .values_list("variant_id", "channel_available")
-    )
+    rules = {
+        r.variant_id: r
+        for r in selectors.listing_rules(ChannelListing.objects.filter(channel=channel, variant__in=list(demand)))
+    }
     shortages, holds = [], []
     for variant, requested in demand.items():
-        listed = variant.pk in sellable
-        available = sellable.get(variant.pk, 0)
-        if not listed or (available is not None and requested > available):
-            shortages.append({"sku": variant.sku, "requested": requested, "available": available if listed else 0})
+        drawn_from = [levels[(w, variant.pk)] for w in warehouse_ids if (w, variant.pk) in levels]
+        available = (
+            selectors.channel_available(rules[variant.pk], sum(level.available for level in drawn_from))
+            if variant.pk in rules
+            else 0
+        )
+        if available is not None and requested > available:
+            shortages.append({"sku": variant.sku, "requested": requested, "available": available})
             continue
-        if available is None or not variant.track_inventory:
-            continue
+        if available is None:
+            continue  # untracked: sold without a hold
         remaining = requested
-        for warehouse_id in warehouse_ids:
-            level = levels.get((warehouse_id, variant.pk))
-            take = min(remaining, level.available) if level else 0
+        for level in drawn_from:
+            take = min(remaining, level.available)
             if take > 0:
-                holds.append(Hold(warehouse_id, variant.pk, take))
+                holds.append(Hold(level.warehouse_id, variant.pk, take))
                 level.reserved += take
                 remaining -= take
     if shortages:
@@ -345,19 +347,17 @@ def refresh_listings(
         listings = listings.filter(pk__in=list(listing_ids))
     # Lock the listings (after the stock rows, in pk order) so that two writers touching the
     # same variant through different warehouses record each transition exactly once.
-    locked_ids = list(listings.select_for_update().order_by("pk").values_list("pk", flat=True))
-    if not locked_ids:
-        return []
-    rows = (
-        ChannelListing.objects.filter(pk__in=locked_ids)
-        .with_availability()
-        .values_list("pk", "channel_id", "variant_id", "is_sellable", "sellable_now", "channel_available")
-    )
-    transitions = [
-        ListingTransition(pk, channel_id, variant_id, now_sellable, available)
-        for pk, channel_id, variant_id, was_sellable, now_sellable, available in rows
-        if was_sellable != now_sellable
-    ]
+    rules = selectors.listing_rules(listings.select_for_update(of=("self",)))
+    pools = selectors.channel_pools((r.channel_id, r.variant_id) for r in rules)
+    transitions = []
+    for rule in rules:
+        available = selectors.channel_available(rule, pools.get((rule.channel_id, rule.variant_id), 0))
+        if selectors.is_sellable(available) != rule.is_sellable:
+            transitions.append(
+                ListingTransition(
+                    rule.listing_id, rule.channel_id, rule.variant_id, selectors.is_sellable(available), available
+                )
+            )
     if not transitions:
         return []
     now = timezone.now()

@@ -144,7 +144,7 @@ class TestAvailabilityFormula:
         with CaptureQueriesContext(connection) as many:
             result = channel_availability(channel, skus)
 
-        assert len(many.captured_queries) == len(few.captured_queries) == 2
+        assert len(many.captured_queries) == len(few.captured_queries) <= 3
         assert all(item.available == 3 for item in result.items)
         assert len(result.items) == 40
 

@@ -1,0 +1,398 @@
+"""The Zoho Inventory connector against the Zoho sandbox, over real HTTP."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from connectors import outbox, services
+from connectors.clients import client_for
+from connectors.http import CircuitOpen, PartnerAuthError, PartnerUnavailable
+from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
+from connectors.sync import run_sync_job, start_sync
+from inventory.models import StockLevel, StockMovement, Variant
+from inventory.selectors import ledger_mismatches
+from reservations import services as reservations
+from tests.factories import ConnectorAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+HEAD_OFFICE = "Head Office"
+
+
+@pytest.fixture
+def account(zoho_sandbox):
+    zoho_sandbox.configure(rate_per_minute=6000)
+    return ConnectorAccountFactory(
+        api_base_url=zoho_sandbox.api_url,
+        auth_base_url=zoho_sandbox.url,
+        settings={
+            "organization_id": zoho_sandbox.organization_id,
+            "location_id": zoho_sandbox.location_id(HEAD_OFFICE),
+            "customer_id": zoho_sandbox.customer_id,
+            "rate_limit_per_minute": 6000,
+            "circuit_fail_max": 50,
+        },
+        credentials={
+            "client_id": zoho_sandbox.client_id,
+            "client_secret": zoho_sandbox.client_secret,
+            "refresh_token": zoho_sandbox.refresh_token,
+        },
+    )
+
+
+def warm_up(account) -> None:
+    """One good call first, so the access token is cached before a test breaks the partner."""
+    client_for(account).get("/locations")
+
+
+def full_sync(account) -> SyncJob:
+    job, _ = start_sync(account, SyncJob.Kind.FULL)
+    return run_sync_job(job.pk)
+
+
+def on_hand(account, sku) -> int:
+    return StockLevel.objects.get(warehouse=account.warehouse, variant__sku=sku).on_hand
+
+
+def sandbox_stock(sandbox, sku) -> int:
+    return int(sandbox.stock(sku, HEAD_OFFICE))
+
+
+class TestPull:
+    def test_full_pull_pages_through_every_item_and_mirrors_the_location(self, account, zoho_sandbox):
+        seeded = zoho_sandbox.seed(items=450)
+
+        job = full_sync(account)
+
+        assert job.status == SyncJob.Status.SUCCEEDED, job.errors
+        assert (job.processed, job.created_count, job.failed_count) == (450, 450, 0)
+        pages = zoho_sandbox.logged_requests("GET", "/items")
+        assert [r.query["page"] for r in pages] == ["1", "2", "3"]
+        assert all(r.query["per_page"] == "200" for r in pages)
+        assert Variant.objects.count() == 450
+        assert ExternalRef.objects.filter(account=account).count() == 450
+        for item in seeded[:25]:
+            assert on_hand(account, item["sku"]) == sandbox_stock(zoho_sandbox, item["sku"])
+        assert not ledger_mismatches().exists()
+        assert not zoho_sandbox.spec_violations()
+
+    def test_a_second_full_pull_changes_nothing(self, account, zoho_sandbox):
+        zoho_sandbox.seed(items=30)
+        full_sync(account)
+        movements = StockMovement.objects.count()
+
+        job = full_sync(account)
+
+        assert (job.created_count, job.updated_count, job.unchanged_count) == (0, 0, 30)
+        assert StockMovement.objects.count() == movements
+
+    def test_incremental_pull_asks_only_for_items_changed_since_the_cursor(self, account, zoho_sandbox):
+        items = zoho_sandbox.seed(items=30)
+        full_sync(account)
+        booked_before = StockMovement.objects.count()
+        zoho_sandbox.advance_clock(3600)
+        zoho_sandbox.adjust_stock(items[3]["sku"], HEAD_OFFICE, -3)
+        cursor = (zoho_sandbox.now() - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S%z")
+        ConnectorAccount.objects.filter(pk=account.pk).update(sync_cursor={"last_modified_time": cursor})
+        zoho_sandbox.clear_request_log()
+
+        job, _ = start_sync(account, SyncJob.Kind.INCREMENTAL)
+        job = run_sync_job(job.pk)
+
+        # (the hour that passed expired our token too: a 401, a fresh token, and the same request again)
+        (request,) = [r for r in zoho_sandbox.logged_requests("GET", "/items") if r.status == 200]
+        assert request.query["last_modified_time"] == cursor
+        assert job.processed == 1
+        (correction,) = StockMovement.objects.order_by("id")[booked_before:]
+        assert (correction.variant.sku, correction.quantity) == (items[3]["sku"], -3)
+        account.refresh_from_db()
+        assert account.sync_cursor["last_modified_time"] != cursor  # moved on to this job's start
+
+    def test_a_page_that_is_not_json_is_recorded_as_a_job_error(self, account, zoho_sandbox):
+        zoho_sandbox.seed(items=5)
+        warm_up(account)
+        zoho_sandbox.configure_faults(malformed_rate=1.0)
+
+        job = full_sync(account)
+
+        assert job.status == SyncJob.Status.FAILED
+        assert "not JSON" in job.errors[-1]
+        account.refresh_from_db()
+        assert "not JSON" in account.last_error
+
+    def test_5xx_and_dropped_connections_are_retried(self, account, zoho_sandbox):
+        zoho_sandbox.seed(items=450)
+        zoho_sandbox.configure_faults(error_rate=0.2, drop_rate=0.1, seed=7)
+
+        job = full_sync(account)
+
+        assert job.status == SyncJob.Status.SUCCEEDED, job.errors
+        assert Variant.objects.count() == 450
+        faults = [r.fault for r in zoho_sandbox.logged_requests() if r.fault]
+        assert faults  # the partner really misbehaved
+
+    def test_timeouts_are_retried_then_reported(self, account, zoho_sandbox):
+        account.settings["read_timeout_seconds"] = 0.2
+        account.save()
+        warm_up(account)
+        zoho_sandbox.configure_faults(latency_ms=600)
+
+        with pytest.raises(PartnerUnavailable, match="no answer"):
+            client_for(account).get("/locations")
+
+        time.sleep(0.7)  # the sandbox logs the last slow request when it finishes answering it
+        assert len(zoho_sandbox.logged_requests("GET", "/locations")) == 1 + client_for(account).max_attempts
+
+
+class TestAuth:
+    def test_token_is_minted_once_and_shared(self, account, zoho_sandbox):
+        zoho_sandbox.seed(items=3)
+
+        services.test_connection(account)
+        full_sync(account)
+
+        assert len(zoho_sandbox.logged_requests("POST", "/oauth/v2/token")) == 1
+
+    def test_expired_token_is_refreshed_on_401(self, account, zoho_sandbox):
+        assert services.test_connection(account)[0]
+        zoho_sandbox.expire_tokens()
+
+        ok, text = services.test_connection(account)
+
+        assert ok, text
+        assert len(zoho_sandbox.logged_requests("POST", "/oauth/v2/token")) == 2
+        assert [r.status for r in zoho_sandbox.logged_requests("GET", "/locations")] == [200, 401, 200]
+
+    def test_a_revoked_refresh_token_fails_clearly(self, account, zoho_sandbox):
+        zoho_sandbox.revoke_tokens(refresh_token=True)
+
+        with pytest.raises(PartnerAuthError, match="invalid_code"):
+            client_for(account).get("/locations")
+
+    def test_test_connection_names_a_missing_location(self, account):
+        account.settings["location_id"] = "999"
+        account.save()
+
+        ok, text = services.test_connection(account)
+
+        assert not ok
+        assert "999" in text
+
+
+def test_the_rate_limit_is_obeyed_by_many_concurrent_workers(account, zoho_sandbox):
+    """Six workers' worth of callers against 1,200 calls a minute: more calls than one minute's burst,
+    yet the sandbox never answers 429, because every caller draws from the one Redis bucket."""
+    zoho_sandbox.configure(rate_per_minute=1200)
+    account.settings["rate_limit_per_minute"] = 1200
+    account.save()
+    calls, workers = 1260, 6
+    failures = []
+    started = time.monotonic()
+
+    def worker(count):
+        client = client_for(account)  # each worker its own client and session, as separate processes have
+        try:
+            for _ in range(count):
+                client.get("/locations")
+        except Exception as error:  # reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(calls // workers,)) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+
+    statuses = [r.status for r in zoho_sandbox.logged_requests("GET", "/locations")]
+    assert not failures, failures[:3]
+    assert statuses.count(429) == 0
+    assert statuses.count(200) == calls
+    assert elapsed >= (calls - 1200 * 0.95) / 19 * 0.8  # the limiter made them wait for refills
+
+
+def test_the_circuit_opens_after_repeated_failures_and_closes_when_the_partner_recovers(account, zoho_sandbox):
+    account.settings.update(circuit_fail_max=3, circuit_reset_seconds=1)
+    account.save()
+    client = client_for(account)
+    warm_up(account)
+    zoho_sandbox.clear_request_log()
+    zoho_sandbox.configure_faults(error_rate=1.0)
+
+    with pytest.raises(CircuitOpen):
+        client.get("/locations")
+    sent = len(zoho_sandbox.logged_requests("GET", "/locations"))
+    with pytest.raises(CircuitOpen):
+        client.get("/locations")
+
+    assert sent == 3
+    assert len(zoho_sandbox.logged_requests("GET", "/locations")) == 3  # no call while open
+    account.refresh_from_db()
+    assert account.circuit_state == "open"
+
+    zoho_sandbox.clear_faults()
+    time.sleep(1.1)
+    assert client.get("/locations").status == 200
+    account.refresh_from_db()
+    assert account.circuit_state == "closed"
+
+
+class TestPush:
+    @pytest.fixture
+    def pos(self, account, zoho_sandbox, channel_with, listing_for):
+        item = zoho_sandbox.add_item(sku="TOMB45-001", stock={HEAD_OFFICE: 10})
+        full_sync(account)
+        variant = Variant.objects.get(sku="TOMB45-001")
+        channel = channel_with(account.warehouse, code="counter", kind="pos")
+        listing_for(channel, variant)
+        return channel, variant, item
+
+    def sell(self, pos, units, sale_id="S-1"):
+        channel, variant, _ = pos
+        reservations.record_pos_sale(channel=channel, sale_id=sale_id, lines=[reservations.LineRequest(variant, units)])
+
+    def test_a_sale_here_becomes_one_confirmed_sales_order_there(self, account, zoho_sandbox, pos):
+        self.sell(pos, 2)
+
+        assert outbox.deliver_due() == 1
+
+        (order,) = zoho_sandbox.orders()
+        message = OutboundMessage.objects.get()
+        assert order["reference_number"] == message.dedupe_key
+        assert order["status"] == "confirmed"
+        assert [(line["item_id"], line["quantity"]) for line in order["line_items"]] == [(pos[2]["item_id"], 2)]
+        assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 8
+        assert message.status == OutboundMessage.Status.DELIVERED
+        assert not zoho_sandbox.spec_violations()
+
+    def test_a_sale_is_never_counted_twice_nor_resurrected(self, account, zoho_sandbox, pos):
+        self.sell(pos, 2)
+        stale = full_sync(account)  # before delivery: Zoho still says 10
+        assert stale.status == SyncJob.Status.SUCCEEDED
+        assert on_hand(account, "TOMB45-001") == 8
+
+        outbox.deliver_due()
+        full_sync(account)  # after: Zoho says 8
+
+        assert on_hand(account, "TOMB45-001") == 8
+        assert (
+            not StockMovement.objects.filter(reason="sync_correction", variant__sku="TOMB45-001")
+            .exclude(reference__contains=f"job {SyncJob.objects.order_by('id').first().pk}")
+            .exists()
+        )
+
+    def test_a_sale_in_zohos_own_ui_shows_up_as_one_correction(self, account, zoho_sandbox, pos):
+        self.sell(pos, 2)
+        outbox.deliver_due()
+        zoho_sandbox.adjust_stock("TOMB45-001", HEAD_OFFICE, -1)
+
+        full_sync(account)
+
+        assert on_hand(account, "TOMB45-001") == 7
+        (correction,) = StockMovement.objects.filter(reason="sync_correction", quantity=-1)
+        assert correction.variant.sku == "TOMB45-001"
+
+    def test_an_unanswered_delivery_is_not_sent_twice(self, account, zoho_sandbox, pos):
+        self.sell(pos, 2)
+        outbox.deliver_due()
+        OutboundMessage.objects.update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now())
+
+        outbox.deliver_due()
+
+        assert len(zoho_sandbox.orders()) == 1
+        assert OutboundMessage.objects.get().response["found_existing"] is True
+
+    def test_a_clerks_count_becomes_an_inventory_adjustment(self, account, zoho_sandbox, pos, superuser):
+        from inventory import services as stock
+
+        stock.adjust_stock(
+            warehouse=account.warehouse,
+            variant=pos[1],
+            set_on_hand=13,
+            reason="count",
+            source="admin",
+            actor=superuser,
+        )
+        outbox.deliver_due()
+
+        (adjustment,) = zoho_sandbox.adjustments()
+        assert adjustment["line_items"][0]["quantity_adjusted"] == 3
+        assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 13
+        assert not zoho_sandbox.spec_violations()
+
+    def test_failures_are_retried_later_and_dead_lettered_at_last(self, account, zoho_sandbox, pos):
+        self.sell(pos, 1)
+        zoho_sandbox.configure_faults(error_rate=1.0)
+
+        for _ in range(outbox.MAX_ATTEMPTS):
+            OutboundMessage.objects.update(next_attempt_at=timezone.now())
+            outbox.deliver_due()
+
+        message = OutboundMessage.objects.get()
+        assert (message.status, message.attempts) == (OutboundMessage.Status.DEAD, outbox.MAX_ATTEMPTS)
+        assert message.last_error
+
+        zoho_sandbox.clear_faults()
+        outbox.retry(OutboundMessage.objects.all())
+        outbox.deliver_due()
+        assert OutboundMessage.objects.get().status == OutboundMessage.Status.DELIVERED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_job_killed_mid_pull_resumes_without_duplicates(account, zoho_sandbox):
+    zoho_sandbox.seed(items=1000)
+    zoho_sandbox.configure_faults(latency_ms=250)
+    job, _ = start_sync(account, SyncJob.Kind.FULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    worker = subprocess.Popen(  # noqa: S603 (our own manage.py)
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            f"from connectors.sync import run_sync_job; run_sync_job({job.pk})",
+        ],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while SyncJob.objects.get(pk=job.pk).processed < 400:
+            assert worker.poll() is None, "the worker ended before it was killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        worker.kill()
+        worker.wait()
+    killed = SyncJob.objects.get(pk=job.pk)
+    assert killed.status == SyncJob.Status.RUNNING
+    assert killed.checkpoint["page"] in (3, 4)
+    zoho_sandbox.clear_faults()
+
+    resumed = run_sync_job(job.pk)
+
+    assert resumed.status == SyncJob.Status.SUCCEEDED, resumed.errors
+    assert resumed.processed == 1000
+    assert resumed.created_count == 1000
+    assert Variant.objects.count() == 1000
+    assert ExternalRef.objects.filter(account=account).count() == 1000
+    assert not ledger_mismatches().exists()
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
