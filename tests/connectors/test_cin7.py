@@ -1,0 +1,168 @@
+"""The Cin7 Core connector against the Cin7 sandbox, over real HTTP."""
+
+import pytest
+from django.utils import timezone
+
+from connectors import outbox, services
+from connectors.clients import client_for
+from connectors.models import ExternalRef, Kind, OutboundMessage, SyncJob
+from connectors.sync import run_sync_job, start_sync
+from inventory import services as stock
+from inventory.models import StockLevel, StockMovement, Variant, Warehouse
+from inventory.selectors import ledger_mismatches
+from reservations import services as reservations
+from tests.factories import ConnectorAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+SHOP = "Retail Store"
+
+
+@pytest.fixture
+def account(cin7_sandbox):
+    cin7_sandbox.configure(rate_per_minute=6000)
+    return ConnectorAccountFactory(
+        kind=Kind.CIN7_CORE,
+        name="Cin7 BookBarber",
+        api_base_url=cin7_sandbox.api_url,
+        warehouse__system_of_record=Warehouse.SystemOfRecord.CIN7_CORE,
+        settings={"location": SHOP, "customer": cin7_sandbox.customer_name, "rate_limit_per_minute": 6000},
+        credentials={"account_id": cin7_sandbox.account_id, "application_key": cin7_sandbox.application_key},
+    )
+
+
+def full_sync(account) -> SyncJob:
+    job, _ = start_sync(account, SyncJob.Kind.FULL)
+    return run_sync_job(job.pk)
+
+
+def on_hand(account, sku) -> int:
+    """Ours at the mirrored warehouse; a product Cin7 never had available here has no level (nothing)."""
+    level = StockLevel.objects.filter(warehouse=account.warehouse, variant__sku=sku).first()
+    return level.on_hand if level else 0
+
+
+def test_test_connection_checks_the_location(account):
+    ok, text = services.test_connection(account)
+
+    assert ok, text
+    assert SHOP in text
+
+
+def test_wrong_keys_are_refused_clearly(account):
+    account.credentials = {"account_id": account.credentials["account_id"], "application_key": "wrong"}
+    account.save()
+
+    ok, text = services.test_connection(account)
+
+    assert not ok
+    assert "403" in text
+
+
+def test_full_pull_reads_products_then_the_locations_availability(account, cin7_sandbox):
+    seeded = cin7_sandbox.seed(items=1200, locations=[SHOP, "Main Warehouse"])
+
+    job = full_sync(account)
+
+    assert job.status == SyncJob.Status.SUCCEEDED, job.errors
+    assert (job.total, job.created_count) == (1200, 1200)
+    products = [r for r in cin7_sandbox.logged_requests("GET") if r.path.lower().endswith("/product")]
+    assert [r.query["Page"] for r in products] == ["1", "2"]
+    assert all(r.query["Limit"] == "1000" for r in products)
+    availability = cin7_sandbox.logged_requests("GET", "/ref/productavailability")
+    assert {r.query["Location"] for r in availability} == {SHOP}
+    assert ExternalRef.objects.filter(account=account).count() == 1200
+    for product in seeded[:20]:
+        assert on_hand(account, product["SKU"]) == int(cin7_sandbox.availability(product["SKU"], SHOP)["Available"])
+    assert not ledger_mismatches().exists()
+    assert not cin7_sandbox.spec_violations()
+
+
+def test_a_product_missing_from_availability_has_nothing_left(account, cin7_sandbox):
+    cin7_sandbox.add_item(sku="CLIPPER-1", stock={SHOP: 4})
+    full_sync(account)
+    assert on_hand(account, "CLIPPER-1") == 4
+    cin7_sandbox.set_stock("CLIPPER-1", SHOP, 0)  # now absent from productavailability
+
+    full_sync(account)
+
+    assert on_hand(account, "CLIPPER-1") == 0
+    assert StockMovement.objects.filter(reason="sync_correction", quantity=-4).count() == 1
+
+
+def test_throttling_with_503_is_waited_out(account, cin7_sandbox):
+    cin7_sandbox.add_item(sku="CLIPPER-1", stock={SHOP: 4})
+    cin7_sandbox.configure_faults(throttle_storm=True)
+    services.test_connection(account)  # a storm: refused
+    cin7_sandbox.clear_faults()
+
+    job = full_sync(account)
+
+    assert job.status == SyncJob.Status.SUCCEEDED
+    assert any(r.status == 503 for r in cin7_sandbox.logged_requests())
+
+
+class TestPosSales:
+    @pytest.fixture
+    def pos(self, account, cin7_sandbox, channel_with, listing_for):
+        cin7_sandbox.add_item(sku="TOMB45-001", name="Tomb45 Shaving Cream", stock={SHOP: 10}, price=14.99)
+        full_sync(account)
+        variant = Variant.objects.get(sku="TOMB45-001")
+        channel = channel_with(account.warehouse, code="bookbarber-pos", kind="pos")
+        listing_for(channel, variant)
+        return channel, variant
+
+    def sell(self, pos, units, sale_id="S-1"):
+        channel, variant = pos
+        reservations.record_pos_sale(channel=channel, sale_id=sale_id, lines=[reservations.LineRequest(variant, units)])
+
+    def test_a_pos_sale_is_pushed_as_a_sale_with_an_authorised_order(self, account, cin7_sandbox, pos):
+        self.sell(pos, 3)
+
+        assert outbox.deliver_due() == 1
+
+        message = OutboundMessage.objects.get()
+        assert message.status == OutboundMessage.Status.DELIVERED, message.last_error
+        (sale,) = cin7_sandbox.orders()
+        assert sale["Order"]["Status"] == "AUTHORISED"
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["Available"]) == 7
+        assert not cin7_sandbox.spec_violations()
+
+    def test_a_pushed_sale_is_not_counted_twice_by_the_next_pull(self, account, cin7_sandbox, pos):
+        self.sell(pos, 3)
+        full_sync(account)  # before delivery: Cin7 still says 10 available
+        outbox.deliver_due()
+        full_sync(account)  # after: 7
+
+        assert on_hand(account, "TOMB45-001") == 7
+        corrections = StockMovement.objects.filter(reason="sync_correction", variant__sku="TOMB45-001")
+        assert list(corrections.values_list("quantity", flat=True)) == [10]  # only the first mirror of the level
+
+    def test_a_sale_interrupted_between_header_and_order_is_completed_not_duplicated(self, account, cin7_sandbox, pos):
+        self.sell(pos, 1)
+        message = OutboundMessage.objects.get()
+        # the header went through on an earlier attempt that died before the order was posted
+        header = {"Customer": cin7_sandbox.customer_name, "Location": SHOP, "SkipQuote": True}
+        sale_id = client_for(account).post("/sale", json=header).data["ID"]
+        OutboundMessage.objects.filter(pk=message.pk).update(response={"sale_id": sale_id})
+
+        outbox.deliver_due()
+        OutboundMessage.objects.update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now())
+        outbox.deliver_due()  # a retry after the order was authorised must not post it again
+
+        assert len(cin7_sandbox.orders()) == 1
+        assert OutboundMessage.objects.get().status == OutboundMessage.Status.DELIVERED
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["Available"]) == 9
+
+    def test_a_local_count_is_pushed_as_an_absolute_level_and_a_retry_does_not_add_twice(
+        self, account, cin7_sandbox, pos, superuser
+    ):
+        stock.adjust_stock(
+            warehouse=account.warehouse, variant=pos[1], delta=2, reason="receipt", source="admin", actor=superuser
+        )
+        outbox.deliver_due()
+        OutboundMessage.objects.update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now())
+        outbox.deliver_due()
+
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["OnHand"]) == 12
+        assert not cin7_sandbox.spec_violations()
