@@ -6,7 +6,8 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self):
-        from connectors import outbox
+        from connectors import demo, outbox
         from inventory import events
 
         events.movements_booked.connect(outbox.record_movements, dispatch_uid="connectors.outbox")
+        events.demo_world_loaded.connect(demo.create_demo_accounts, dispatch_uid="connectors.demo")

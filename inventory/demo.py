@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.db.models import F, Sum
 from django.utils.text import slugify
 
+from inventory import events
 from inventory.models import (
     Category,
     Channel,
@@ -1354,6 +1355,7 @@ def build_demo_world(*, admin_password: str) -> DemoSummary:
     listing_ids = _create_missing_listings(variant_specs, variants, channels)
     refresh_listings(listing_ids=listing_ids, cause=ListingStateChange.Cause.CATALOG)
     _ensure_admin(admin_password)
+    events.demo_world_loaded.send(sender=None, organizations=organizations, warehouses=warehouses, channels=channels)
     return _summarise()
 
 

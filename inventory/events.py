@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 #: StockMovement with ``warehouse`` and ``variant`` loaded) and ``source``.
 movements_booked = Signal()
 
+#: ``load_demo`` built the demo world, inside its transaction: apps add their part of the demo.
+demo_world_loaded = Signal()
+
 #: Stock levels changed. kwargs: ``variant_ids`` and ``warehouse_ids`` (frozensets).
 stock_changed = Signal()
 

@@ -25,6 +25,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--locations", default="", help="comma-separated location names (default: the partner's two defaults)"
         )
+        parser.add_argument(
+            "--mirror-warehouse",
+            default="",
+            metavar="CODE",
+            help="seed the catalog and stock of this warehouse of our database (the demo's mirrored warehouses)",
+        )
+        parser.add_argument(
+            "--mirror-location", default="", help="the sandbox location that holds the mirrored stock (default: first)"
+        )
         parser.add_argument("--webhook-url", default="", help="send the partner's webhooks here")
         parser.add_argument(
             "--webhook-header",
@@ -52,6 +61,8 @@ class Command(BaseCommand):
         sandbox = SANDBOXES[partner](**kwargs)
         if options["seed_items"]:
             sandbox.seed(items=options["seed_items"])
+        if options["mirror_warehouse"]:
+            self._mirror(sandbox, partner, options["mirror_warehouse"], options["mirror_location"])
         if options["webhook_url"]:
             self._configure_webhook(sandbox, partner, options)
         try:
@@ -68,6 +79,29 @@ class Command(BaseCommand):
         finally:
             sandbox.stop()
             self.stdout.write("sandbox stopped")
+
+    def _mirror(self, sandbox, partner, warehouse_code, location):
+        """Give the sandbox the warehouse's catalog and stock, as the partner would hold them for the demo."""
+        from inventory.models import StockLevel
+
+        location = location or sandbox.state()["locations"][0]["location_name" if partner == "zoho" else "Name"]
+        levels = StockLevel.objects.filter(warehouse__code=warehouse_code).select_related("variant__product__category")
+        for level in levels.iterator():
+            variant, product = level.variant, level.variant.product
+            price = float(variant.price)
+            cost = float(variant.cost_price if variant.cost_price is not None else variant.price / 2)
+            common = {
+                "sku": variant.sku,
+                "name": f"{product.name} {variant.name}".strip(),
+                "stock": {location: level.on_hand},
+                "category": product.category.name,
+                "brand": product.brand or "Unbranded",
+            }
+            if partner == "zoho":
+                sandbox.add_item(**common, rate=price, purchase_rate=cost, reorder_level=variant.reorder_point or 0)
+            else:
+                sandbox.add_item(**common, price=price, cost=cost)
+        self.stdout.write(f"  mirrored {levels.count()} levels of {warehouse_code} at {location}")
 
     @staticmethod
     def _terminate(signum, frame):
