@@ -32,6 +32,7 @@ class RemoteItem:
     name: str
     product_name: str
     category: str = ""
+    category_node: Category | None = None  # the mirrored category, where the partner has a tree
     brand: str = ""
     barcode: str = ""
     price: Decimal | None = None
@@ -205,12 +206,16 @@ def _create_variants(items: list[RemoteItem]) -> dict[str, Variant]:
     if not items:
         return {}
     items = list({item.sku: item for item in items}.values())
-    categories = _categories({item.category or UNCATEGORIZED for item in items})
+    categories = _categories({item.category or UNCATEGORIZED for item in items if item.category_node is None})
     taken = set(
         Variant.objects.filter(barcode__in=[i.barcode for i in items if i.barcode]).values_list("barcode", flat=True)
     )
     products = Product.objects.bulk_create(
-        Product(category=categories[item.category or UNCATEGORIZED], name=item.product_name, brand=item.brand)
+        Product(
+            category=item.category_node or categories[item.category or UNCATEGORIZED],
+            name=item.product_name,
+            brand=item.brand,
+        )
         for item in items
     )
     variants = []
@@ -301,3 +306,40 @@ def settle_price_conflict(account: ConnectorAccount, variant: Variant, remote: D
         resolved_at=timezone.now(),
     )
     return keep
+
+
+def mirror_categories(account: ConnectorAccount, nodes: list[tuple[str, str, str | None]]) -> dict[str, Category]:
+    """Mirror a partner's category tree, given as (external id, name, parent external id); returns it by id.
+
+    Categories already linked keep their place; new ones are placed under their mirrored parent
+    (matched by name among its children, so a tree that already exists here is linked, not copied).
+    """
+    content_type = ContentType.objects.get_for_model(Category)
+    linked = dict(
+        ExternalRef.objects.filter(account=account, content_type=content_type).values_list("external_id", "object_id")
+    )
+    by_pk = Category.objects.in_bulk(linked.values())
+    mirrored = {external_id: by_pk[pk] for external_id, pk in linked.items() if pk in by_pk}
+    pending = {external_id: (name, parent) for external_id, name, parent in nodes if external_id not in mirrored}
+    while pending:
+        ready = {
+            eid: node
+            for eid, node in pending.items()
+            if node[1] is None or node[1] in mirrored or node[1] not in pending
+        }
+        if not ready:  # a cycle in the partner's data: place the rest at the root
+            ready = {eid: (name, None) for eid, (name, _) in pending.items()}
+        for external_id, (name, parent_id) in ready.items():
+            parent = mirrored.get(parent_id) if parent_id else None
+            category, _ = Category.objects.get_or_create(
+                parent=parent, slug=slugify(name)[:120] or "category", defaults={"name": name}
+            )
+            ExternalRef.objects.get_or_create(
+                account=account,
+                content_type=content_type,
+                object_id=category.pk,
+                defaults={"external_id": external_id, "external_code": name},
+            )
+            mirrored[external_id] = category
+            del pending[external_id]
+    return mirrored

@@ -14,7 +14,7 @@ from connectors.clients import client_for
 from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRequestError
 from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
-from connectors.sync import PageOutcome, RemoteItem, record_page, upsert_items
+from connectors.sync import PageOutcome, RemoteItem, mirror_categories, record_page, upsert_items
 
 PER_PAGE = 200
 #: Incremental pulls reach back this far before the last successful pull began, so an item
@@ -28,6 +28,7 @@ class ZohoConnector:
         self.account = account
         self.client = client_for(account)
         self.location_id = str(account.settings["location_id"])
+        self.categories: dict = {}
 
     def test_connection(self) -> str:
         locations = self.client.get("/locations").data.get("locations", [])
@@ -43,6 +44,7 @@ class ZohoConnector:
 
     def pull(self, job: SyncJob) -> None:
         checkpoint = dict(job.checkpoint) or self._begin(job)
+        self.categories = self._mirror_categories()
         while checkpoint.get("page"):
             params = {
                 "page": checkpoint["page"],
@@ -69,6 +71,16 @@ class ZohoConnector:
             since = self.account.sync_cursor["last_modified_time"]
         started = (job.started_at or job.created_at) - INCREMENTAL_OVERLAP
         return {"page": 1, "since": since, "cursor": started.strftime(ZOHO_TIME)}
+
+    def _mirror_categories(self) -> dict:
+        """Zoho's category tree (one call; ``-1`` is Zoho's root, not a category)."""
+        categories = self.client.get("/categories").data.get("categories", [])
+        nodes = [
+            (str(c["category_id"]), str(c["name"]), _parent(c.get("parent_category_id")))
+            for c in categories
+            if str(c.get("category_id")) != "-1" and c.get("name")
+        ]
+        return mirror_categories(self.account, nodes)
 
     def _page(self, body) -> tuple[list[dict], bool]:
         if not isinstance(body, dict) or not isinstance(body.get("items"), list):
@@ -108,6 +120,7 @@ class ZohoConnector:
             name=name,
             product_name=str(raw.get("group_name") or name),
             category=str(raw.get("category_name") or ""),
+            category_node=self.categories.get(str(raw.get("category_id"))),
             brand=str(raw.get("brand") or ""),
             barcode=str(raw.get("upc") or raw.get("ean") or ""),
             price=_money(raw.get("rate")),
@@ -194,6 +207,10 @@ class ZohoConnector:
         }
         adjustment = self.client.post("/inventoryadjustments", json=body).data.get("inventory_adjustment", {})
         return {"inventory_adjustment_id": str(adjustment.get("inventory_adjustment_id", ""))}
+
+
+def _parent(value) -> str | None:
+    return None if value in (None, "", "-1", -1) else str(value)
 
 
 def _money(value) -> Decimal | None:

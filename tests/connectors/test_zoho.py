@@ -17,7 +17,7 @@ from connectors.clients import client_for
 from connectors.http import CircuitOpen, PartnerAuthError, PartnerUnavailable
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
 from connectors.sync import run_sync_job, start_sync
-from inventory.models import StockLevel, StockMovement, Variant
+from inventory.models import Category, StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
 from tests.factories import ConnectorAccountFactory
@@ -78,7 +78,7 @@ class TestPull:
         assert [r.query["page"] for r in pages] == ["1", "2", "3"]
         assert all(r.query["per_page"] == "200" for r in pages)
         assert Variant.objects.count() == 450
-        assert ExternalRef.objects.filter(account=account).count() == 450
+        assert ExternalRef.objects.filter(account=account, content_type__model="variant").count() == 450
         for item in seeded[:25]:
             assert on_hand(account, item["sku"]) == sandbox_stock(zoho_sandbox, item["sku"])
         assert not ledger_mismatches().exists()
@@ -389,10 +389,31 @@ def test_a_job_killed_mid_pull_resumes_without_duplicates(account, zoho_sandbox)
     assert resumed.processed == 1000
     assert resumed.created_count == 1000
     assert Variant.objects.count() == 1000
-    assert ExternalRef.objects.filter(account=account).count() == 1000
+    assert ExternalRef.objects.filter(account=account, content_type__model="variant").count() == 1000
     assert not ledger_mismatches().exists()
 
 
 def _database_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_zohos_category_tree_is_mirrored_and_items_filed_under_it(account, zoho_sandbox):
+    zoho_sandbox.seed(items=20)
+    zoho_categories = [
+        c for c in client_for(account).get("/categories").data["categories"] if str(c["category_id"]) != "-1"
+    ]
+
+    full_sync(account)
+    categories_after_first_pull = Category.objects.count()
+    full_sync(account)
+
+    assert Category.objects.count() == categories_after_first_pull  # linked again, not copied
+    refs = ExternalRef.objects.filter(account=account, content_type__model="category")
+    assert sorted(refs.values_list("external_id", flat=True)) == sorted(str(c["category_id"]) for c in zoho_categories)
+    for item in zoho_sandbox.items.values():
+        category = Variant.objects.select_related("product__category").get(sku=item.sku).product.category
+        assert (category.name, str(refs.get(object_id=category.pk).external_id)) == (
+            item.category_name,
+            str(item.category_id),
+        )
