@@ -6,8 +6,9 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self):
-        from connectors import demo, outbox
+        from connectors import demo, outbox, publishing
         from inventory import events
 
         events.movements_booked.connect(outbox.record_movements, dispatch_uid="connectors.outbox")
+        events.listings_recomputed.connect(publishing.record_publications, dispatch_uid="connectors.publishing")
         events.demo_world_loaded.connect(demo.create_demo_accounts, dispatch_uid="connectors.demo")

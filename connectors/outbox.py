@@ -86,7 +86,7 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
             )
         )
     OutboundMessage.objects.bulk_create(messages)
-    transaction.on_commit(_kick_relay)
+    transaction.on_commit(kick_relay)
 
 
 def _external_ids(accounts, variant_ids) -> dict[tuple[int, int], str]:
@@ -96,7 +96,7 @@ def _external_ids(accounts, variant_ids) -> dict[tuple[int, int], str]:
     return {(account_id, variant_id): external_id for account_id, variant_id, external_id in refs}
 
 
-def _kick_relay() -> None:
+def kick_relay() -> None:
     from connectors.tasks import deliver_outbox_task
 
     try:
@@ -135,9 +135,19 @@ def deliver(message: OutboundMessage, connector=None) -> None:
     except PartnerError as error:
         _failed(message, error)
         return
-    OutboundMessage.objects.filter(pk=message.pk).update(
-        status=OutboundMessage.Status.DELIVERED, delivered_at=timezone.now(), response=response, last_error=""
+    _delivered(message, response)
+
+
+def _delivered(message: OutboundMessage, response: dict) -> None:
+    """Mark delivered, unless a newer value was written while it was being sent: then send that next."""
+    now = timezone.now()
+    done = OutboundMessage.objects.filter(pk=message.pk, payload=message.payload).update(
+        status=OutboundMessage.Status.DELIVERED, delivered_at=now, response=response, last_error=""
     )
+    if not done:
+        OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.SENDING).update(
+            status=OutboundMessage.Status.PENDING, next_attempt_at=now, response=response
+        )
 
 
 def _failed(message: OutboundMessage, error: PartnerError) -> None:

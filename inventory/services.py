@@ -65,6 +65,15 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class ListingAvailabilityChange:
+    listing_id: int
+    channel_id: int
+    variant_id: int
+    sku: str
+    available: int | None
+
+
+@dataclass(frozen=True)
 class ListingTransition:
     listing_id: int
     channel_id: int
@@ -349,15 +358,20 @@ def refresh_listings(
     # same variant through different warehouses record each transition exactly once.
     rules = selectors.listing_rules(listings.select_for_update(of=("self",)))
     pools = selectors.channel_pools((r.channel_id, r.variant_id) for r in rules)
-    transitions = []
+    transitions, recomputed = [], []
     for rule in rules:
         available = selectors.channel_available(rule, pools.get((rule.channel_id, rule.variant_id), 0))
+        recomputed.append(
+            ListingAvailabilityChange(rule.listing_id, rule.channel_id, rule.variant_id, rule.sku, available)
+        )
         if selectors.is_sellable(available) != rule.is_sellable:
             transitions.append(
                 ListingTransition(
                     rule.listing_id, rule.channel_id, rule.variant_id, selectors.is_sellable(available), available
                 )
             )
+    if recomputed:
+        events.listings_recomputed.send(sender=ChannelListing, listings=tuple(recomputed))
     if not transitions:
         return []
     now = timezone.now()
