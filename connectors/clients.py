@@ -4,6 +4,7 @@ What differs per partner (auth, throttle statuses, error bodies, quota) lives he
 machinery (retries, limiter, breaker) is ``connectors.http``.
 """
 
+import base64
 import hashlib
 
 import requests
@@ -25,9 +26,10 @@ from connectors.http import (
 )
 from connectors.models import ConnectorAccount, Kind
 
-#: Documented quotas, calls per minute.
+#: Documented quotas, calls per minute. Medusa is self-hosted and has none; ours keeps a store's server calm.
 ZOHO_CALLS_PER_MINUTE = 100
 CIN7_CALLS_PER_MINUTE = 60
+MEDUSA_CALLS_PER_MINUTE = 600
 TOKEN_TIMEOUT = (5.0, 20.0)
 
 
@@ -62,8 +64,33 @@ CIN7 = PartnerStyle(
 )
 
 
+def _amazon_error(body) -> tuple[object, str]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return errors[0].get("code"), str(errors[0].get("message", ""))
+    return None, ""
+
+
+#: Amazon's ``errors`` envelope; quotas are per operation, so each call names its own limiter.
+AMAZON = PartnerStyle(name="Amazon SP-API", throttle_statuses=frozenset({429}), error_details=_amazon_error)
+
+
+def _medusa_error(body) -> tuple[object, str]:
+    if isinstance(body, dict):
+        return body.get("type") or body.get("code"), str(body.get("message", ""))
+    return None, ""
+
+
+MEDUSA = PartnerStyle(name="Medusa", throttle_statuses=frozenset({429}), error_details=_medusa_error)
+
+
 def client_for(account: ConnectorAccount) -> PartnerClient:
-    builders = {Kind.ZOHO_INVENTORY: _zoho_client, Kind.CIN7_CORE: _cin7_client}
+    builders = {
+        Kind.ZOHO_INVENTORY: _zoho_client,
+        Kind.CIN7_CORE: _cin7_client,
+        Kind.AMAZON_SP_API: _amazon_client,
+        Kind.MEDUSA: _medusa_client,
+    }
     if account.kind not in builders:
         raise NotImplementedError(f"No client for {account.get_kind_display()} yet.")
     return builders[account.kind](account)
@@ -158,6 +185,70 @@ def _cin7_client(account: ConnectorAccount) -> PartnerClient:
         style=CIN7,
         auth=auth,
         limiter=RateLimiter(f"cin7:app:{application}", _rate(account, CIN7_CALLS_PER_MINUTE)),
+        breaker=_breaker(account),
+        timeout=_timeout(account),
+    )
+
+
+def _amazon_client(account: ConnectorAccount) -> PartnerClient:
+    seller_id = account.settings["seller_id"]
+    auth = CachedTokenAuth(
+        f"amazon:{account.pk}",
+        mint=lambda: _mint_lwa_token(account),
+        header=lambda token: {"x-amz-access-token": token},
+    )
+    return PartnerClient(
+        base_url=account.api_base_url,
+        style=AMAZON,
+        auth=auth,
+        # A default bucket for calls that do not name their operation's own.
+        limiter=RateLimiter(f"amazon:{seller_id}:default", RateLimit(capacity=1, per_second=0.95)),
+        breaker=_breaker(account),
+        timeout=_timeout(account),
+    )
+
+
+def _mint_lwa_token(account: ConnectorAccount) -> tuple[str, int]:
+    """Login with Amazon's refresh grant (form-encoded); errors are ``{"error": "invalid_grant", ...}``."""
+    credentials = account.credentials
+    try:
+        response = requests.post(
+            f"{account.auth_base_url.rstrip('/')}/auth/o2/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": credentials.get("refresh_token", ""),
+                "client_id": credentials.get("client_id", ""),
+                "client_secret": credentials.get("client_secret", ""),
+            },
+            timeout=TOKEN_TIMEOUT,
+        )
+    except requests.RequestException as error:
+        raise PartnerUnavailable(f"Login with Amazon: {type(error).__name__}") from error
+    if response.status_code >= 500:
+        raise PartnerUnavailable(f"Login with Amazon answered {response.status_code}.")
+    try:
+        body = response.json()
+    except ValueError as error:
+        raise PartnerMalformedResponse("Login with Amazon answered with a body that is not JSON.") from error
+    if response.status_code == 429:
+        raise PartnerRateLimited("Login with Amazon is throttling token requests.", retry_after=5)
+    if "access_token" not in body:
+        raise PartnerAuthError(
+            f"Login with Amazon refused the refresh token ({body.get('error') or response.status_code}: "
+            f"{body.get('error_description', '')}); reconnect the account."
+        )
+    return body["access_token"], int(body.get("expires_in", 3600))
+
+
+def _medusa_client(account: ConnectorAccount) -> PartnerClient:
+    """A self-hosted Medusa: a secret API key as Basic auth (``sk_...`` and an empty password)."""
+    key = account.credentials.get("secret_key", "")
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    return PartnerClient(
+        base_url=account.api_base_url,
+        style=MEDUSA,
+        auth=StaticHeaders({"Authorization": f"Basic {basic}"}),
+        limiter=RateLimiter(f"medusa:{account.pk}", _rate(account, MEDUSA_CALLS_PER_MINUTE)),
         breaker=_breaker(account),
         timeout=_timeout(account),
     )

@@ -321,14 +321,21 @@ class PartnerClient:
     max_backoff_seconds: float = 30.0
     session: requests.Session = field(default_factory=requests.Session)
 
-    def get(self, path: str, params: dict | None = None) -> PartnerResponse:
-        return self.request("GET", path, params=params, idempotent=True)
+    def get(self, path: str, params: dict | None = None, *, limiter: RateLimiter | None = None) -> PartnerResponse:
+        return self.request("GET", path, params=params, idempotent=True, limiter=limiter)
 
-    def post(self, path: str, json=None, params: dict | None = None, *, idempotent: bool = False) -> PartnerResponse:
-        return self.request("POST", path, params=params, json=json, idempotent=idempotent)
+    def post(
+        self, path: str, json=None, params: dict | None = None, *, idempotent: bool = False, limiter=None
+    ) -> PartnerResponse:
+        return self.request("POST", path, params=params, json=json, idempotent=idempotent, limiter=limiter)
 
-    def request(self, method: str, path: str, *, params=None, json=None, idempotent: bool) -> PartnerResponse:
-        """Send with retries. A request that may have reached the partner is only retried if ``idempotent``."""
+    def request(
+        self, method: str, path: str, *, params=None, json=None, idempotent: bool, limiter: RateLimiter | None = None
+    ) -> PartnerResponse:
+        """Send with retries. A request that may have reached the partner is only retried if ``idempotent``.
+
+        ``limiter`` replaces the client's own for partners whose quotas are per operation (Amazon).
+        """
 
         def retryable(error: BaseException) -> bool:
             if isinstance(error, PartnerRateLimited):
@@ -343,7 +350,14 @@ class PartnerClient:
             retry=tenacity.retry_if_exception(retryable),
             reraise=True,
         )
-        return retrying(self._guarded_attempt, method, path, {**self.default_params, **(params or {})}, json)
+        return retrying(
+            self._guarded_attempt,
+            method,
+            path,
+            {**self.default_params, **(params or {})},
+            json,
+            limiter or self.limiter,
+        )
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         error = retry_state.outcome.exception()
@@ -351,14 +365,14 @@ class PartnerClient:
             return min(error.retry_after, self.max_backoff_seconds)
         return tenacity.wait_random_exponential(multiplier=0.25, max=self.max_backoff_seconds)(retry_state)
 
-    def _guarded_attempt(self, method, path, params, json) -> PartnerResponse:
+    def _guarded_attempt(self, method, path, params, json, limiter) -> PartnerResponse:
         try:
-            return self.breaker.call(self._attempt, method, path, params, json)
+            return self.breaker.call(self._attempt, method, path, params, json, limiter)
         except pybreaker.CircuitBreakerError as error:
             raise CircuitOpen(f"Calls to {self.style.name} are suspended after repeated failures: {error}") from error
 
-    def _attempt(self, method, path, params, json, *, refreshed: bool = False) -> PartnerResponse:
-        self.limiter.acquire()
+    def _attempt(self, method, path, params, json, limiter, *, refreshed: bool = False) -> PartnerResponse:
+        limiter.acquire()
         url = f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
         started = datetime.now(UTC)
         try:
@@ -382,7 +396,7 @@ class PartnerClient:
             (finished - started).total_seconds() * 1000,
         )
         if response.status_code == 401 and not refreshed and self.auth.refresh():
-            return self._attempt(method, path, params, json, refreshed=True)
+            return self._attempt(method, path, params, json, limiter, refreshed=True)
         body = self._body(response)
         if response.status_code >= 400 or response.status_code in self.style.throttle_statuses:
             raise self._error(response, body)

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from connectors.http import CircuitOpen, PartnerError, PartnerRequestError
@@ -23,6 +23,8 @@ from inventory.models import StockMovement, Variant
 logger = logging.getLogger(__name__)
 
 SYSTEMS_OF_RECORD = (Kind.ZOHO_INVENTORY, Kind.CIN7_CORE)
+#: Partners whose connector publishes many quantities in one request (``push_batch``).
+BATCHING_KINDS = (Kind.AMAZON_SP_API,)
 #: Changes people and channels make are pushed; partner-sourced and system bookings (demo loads) are not.
 PUSHED_SOURCES = (StockMovement.Source.ADMIN, StockMovement.Source.API)
 MAX_ATTEMPTS = 8
@@ -105,16 +107,21 @@ def kick_relay() -> None:
         logger.warning("Could not queue an outbox delivery; the periodic relay will deliver.", exc_info=True)
 
 
-def claim_due(batch_size: int = BATCH_SIZE) -> list[OutboundMessage]:
+def claim_due(batch_size: int = BATCH_SIZE, *, account=None, kind=None) -> list[OutboundMessage]:
     """Take due messages for this worker: ``SKIP LOCKED``, marked sending, committed before any call."""
     now = timezone.now()
+    due = Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
+    if account is not None:
+        due &= Q(account=account)
+    if kind is not None:
+        due &= Q(kind=kind)
     OutboundMessage.objects.filter(status=OutboundMessage.Status.SENDING, sent_at__lt=now - SENDING_TIMEOUT).update(
         status=OutboundMessage.Status.PENDING
     )
     with transaction.atomic():
         due = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
+            .filter(due)
             .select_related("account", "account__warehouse")
             .order_by("next_attempt_at", "id")[:batch_size]
         )
@@ -164,19 +171,57 @@ def _failed(message: OutboundMessage, error: PartnerError) -> None:
 
 
 def deliver_due(batch_size: int = BATCH_SIZE) -> int:
-    """Deliver every due message, reusing one connector (and its HTTP session) per account."""
+    """Deliver every due message, reusing one connector (and its HTTP session) per account.
+
+    Publications to a partner that takes them in bulk (an Amazon listings feed) go together,
+    thousands at a time, once there are enough of them; everything else goes one by one.
+    """
     from connectors.registry import connector_for
 
     connectors, delivered = {}, 0
+
+    def connector(account):
+        if account.pk not in connectors:
+            connectors[account.pk] = connector_for(account)
+        return connectors[account.pk]
+
+    for account in ConnectorAccount.objects.filter(
+        enabled=True, kind__in=BATCHING_KINDS, outbound_messages__status=OutboundMessage.Status.PENDING
+    ).distinct():
+        bulk = connector(account)
+        while len(
+            batch := claim_due(bulk.feed_max_messages, account=account, kind=OutboundMessage.Kind.PUBLISH_QUANTITY)
+        ):
+            if len(batch) >= bulk.feed_threshold:
+                _deliver_together(bulk, batch)
+            else:
+                for message in batch:
+                    deliver(message, bulk)
+            delivered += len(batch)
+            if len(batch) < bulk.feed_max_messages:
+                break
     while batch := claim_due(batch_size):
         for message in batch:
-            if message.account_id not in connectors:
-                connectors[message.account_id] = connector_for(message.account)
-            deliver(message, connectors[message.account_id])
+            deliver(message, connector(message.account))
             delivered += 1
         if len(batch) < batch_size:
             break
     return delivered
+
+
+def _deliver_together(connector, messages: list[OutboundMessage]) -> None:
+    try:
+        outcomes = connector.push_batch(messages)
+    except PartnerError as error:
+        for message in messages:
+            _failed(message, error)
+        return
+    for message in messages:
+        outcome = outcomes[message.pk]
+        if isinstance(outcome, PartnerError):
+            _failed(message, outcome)
+        else:
+            _delivered(message, outcome)
 
 
 def retry(messages) -> int:

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from connectors.models import ConnectorAccount, Kind, OutboundMessage
+from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncConflict
+from inventory.models import ChannelListing
 
 PUBLISHING_KINDS = (Kind.AMAZON_SP_API, Kind.MEDUSA)
 
@@ -77,3 +78,67 @@ def record_publications(sender, listings, **kwargs) -> None:
     from connectors.outbox import kick_relay
 
     transaction.on_commit(kick_relay)
+
+
+def republish(account: ConnectorAccount, listing_id: int) -> None:
+    """Send our current figure for a listing again (after a partner changed it behind our back)."""
+    OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing_id)).exclude(
+        status=OutboundMessage.Status.SENDING
+    ).update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now(), attempts=0)
+    transaction.on_commit(_kick)
+
+
+def _kick() -> None:
+    from connectors.outbox import kick_relay
+
+    kick_relay()
+
+
+@transaction.atomic
+def settle_quantity_drift(account: ConnectorAccount, sku: str, remote: int) -> SyncConflict | None:
+    """A channel's partner reports a quantity that differs from what we last published: decide by strategy.
+
+    ``hub_wins`` (and ``highest``/``lowest`` when ours is the one kept) publishes ours again;
+    ``source_wins`` leaves the partner's figure until our availability next changes; ``manual``
+    opens a conflict for a manager. Every disagreement is recorded.
+    """
+    listing = ChannelListing.objects.filter(channel=account.channel, variant__sku=sku).select_related("variant").first()
+    message = (
+        OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing.pk)).first() if listing else None
+    )
+    ours = message.payload.get("quantity") if message else None
+    if ours is None or ours == remote:
+        return None
+    Strategy = ConnectorAccount.ConflictStrategy
+    strategy = account.conflict_strategy
+    fields = {
+        "account": account,
+        "variant": listing.variant,
+        "field": SyncConflict.Field.QUANTITY,
+        "local_value": str(ours),
+        "remote_value": str(remote),
+        "strategy": strategy,
+    }
+    if strategy == Strategy.MANUAL:
+        conflict, _ = SyncConflict.objects.update_or_create(
+            account=account,
+            variant=listing.variant,
+            field=SyncConflict.Field.QUANTITY,
+            status=SyncConflict.Status.OPEN,
+            defaults=fields,
+        )
+        return conflict
+    keep_ours = {
+        Strategy.HUB_WINS: True,
+        Strategy.SOURCE_WINS: False,
+        Strategy.HIGHEST: ours >= remote,
+        Strategy.LOWEST: ours <= remote,
+    }[strategy]
+    if keep_ours:
+        republish(account, listing.pk)
+    return SyncConflict.objects.create(
+        **fields,
+        status=SyncConflict.Status.RESOLVED,
+        resolution="published ours again" if keep_ours else "kept the partner's figure",
+        resolved_at=timezone.now(),
+    )
