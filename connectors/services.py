@@ -6,9 +6,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from connectors import publishing
 from connectors.http import PartnerError
 from connectors.models import ConnectorAccount, SyncConflict, SyncJob
-from inventory.models import Variant
+from inventory.models import ChannelListing, Variant
 
 
 @transaction.atomic
@@ -82,6 +83,10 @@ def resolve_conflict(conflict: SyncConflict, *, take_partner_value: bool, user) 
         return
     if take_partner_value and conflict.field == SyncConflict.Field.PRICE:
         Variant.objects.filter(pk=conflict.variant_id).update(price=conflict.remote_value, updated_at=timezone.now())
+    if not take_partner_value and conflict.field == SyncConflict.Field.QUANTITY and conflict.account.channel_id:
+        listing = ChannelListing.objects.filter(channel_id=conflict.account.channel_id, variant_id=conflict.variant_id)
+        for listing_id in listing.values_list("pk", flat=True):
+            publishing.republish(conflict.account, listing_id)
     conflict.status = SyncConflict.Status.RESOLVED
     conflict.resolution = "took the partner's value" if take_partner_value else "kept ours"
     conflict.resolved_by = user

@@ -2,9 +2,9 @@
 
 import pytest
 
-from connectors import outbox
-from connectors.models import Kind, OutboundMessage
-from connectors.publishing import dedupe_key
+from connectors import outbox, services
+from connectors.models import Kind, OutboundMessage, SyncConflict
+from connectors.publishing import dedupe_key, settle_quantity_drift
 from inventory import services as stock
 from inventory.models import ListingStateChange
 from reservations import services as reservations
@@ -101,3 +101,49 @@ def test_channels_without_a_publishing_account_queue_nothing(warehouse, variant,
     receive(warehouse, variant, 5)
 
     assert not publications().exists()
+
+
+class TestQuantityDrift:
+    """A partner reports a quantity for a listing that differs from what we last published."""
+
+    @pytest.fixture
+    def published(self, marketplace, warehouse, variant):
+        receive(warehouse, variant, 10)
+        outbox._delivered(publications().get(), {"status": "ACCEPTED"})
+        return marketplace[0].connector_accounts.get()
+
+    @pytest.mark.parametrize(
+        ("strategy", "remote", "republished", "resolution"),
+        [
+            ("hub_wins", 7, True, "published ours again"),
+            ("source_wins", 7, False, "kept the partner's figure"),
+            ("highest", 7, True, "published ours again"),
+            ("highest", 12, False, "kept the partner's figure"),
+            ("lowest", 7, False, "kept the partner's figure"),
+        ],
+    )
+    def test_automatic_strategies(self, published, variant, strategy, remote, republished, resolution):
+        published.conflict_strategy = strategy
+        published.save()
+
+        conflict = settle_quantity_drift(published, variant.sku, remote)
+
+        assert (conflict.status, conflict.resolution, conflict.remote_value) == ("resolved", resolution, str(remote))
+        status = publications().get().status
+        assert status == (OutboundMessage.Status.PENDING if republished else OutboundMessage.Status.DELIVERED)
+
+    def test_manual_waits_for_a_manager_who_can_publish_ours_again(self, published, variant, superuser):
+        published.conflict_strategy = "manual"
+        published.save()
+
+        conflict = settle_quantity_drift(published, variant.sku, 3)
+        settle_quantity_drift(published, variant.sku, 3)
+
+        assert SyncConflict.objects.get() == conflict
+        assert conflict.status == "open"
+        services.resolve_conflict(conflict, take_partner_value=False, user=superuser)
+        assert publications().get().status == OutboundMessage.Status.PENDING
+
+    def test_agreement_is_not_a_conflict(self, published, variant):
+        assert settle_quantity_drift(published, variant.sku, 10) is None
+        assert not SyncConflict.objects.exists()
