@@ -5,6 +5,8 @@ reservations hold units for orders it has taken). We publish so that this equals
 availability: ``stocked_quantity = ours + Medusa's reserved``, set absolutely (a repeat is harmless).
 """
 
+from decimal import Decimal
+
 from django.db import transaction
 
 from connectors.clients import client_for
@@ -44,9 +46,8 @@ class MedusaConnector:
         return {"inventory_item_id": item["id"], "stocked_quantity": stocked}
 
     def _inventory_item(self, sku: str) -> dict:
-        items = self.client.get(
-            "/admin/inventory-items", {"sku": sku, "fields": "*location_levels", "limit": 1}
-        ).data.get("inventory_items", [])
+        # Medusa's default fields include ``sku`` and ``*location_levels``; naming fields would replace them.
+        items = self.client.get("/admin/inventory-items", {"sku": sku, "limit": 1}).data.get("inventory_items", [])
         if not items:
             raise PartnerNotFound(f"Medusa has no inventory item with SKU {sku!r}.")
         return items[0]
@@ -60,9 +61,7 @@ class MedusaConnector:
         """A drift check: what Medusa would sell at our location, against what we last published."""
         offset = int(job.checkpoint.get("offset", 0))
         while True:
-            body = self.client.get(
-                "/admin/inventory-items", {"limit": PAGE_LIMIT, "offset": offset, "fields": "*location_levels"}
-            ).data
+            body = self.client.get("/admin/inventory-items", {"limit": PAGE_LIMIT, "offset": offset}).data
             items = body.get("inventory_items") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise PartnerMalformedResponse("Medusa: an inventory-items page without 'inventory_items'.")
@@ -82,3 +81,34 @@ class MedusaConnector:
                 record_page(job, outcome, checkpoint={"offset": offset}, processed=len(items), total=body.get("count"))
             if not items or offset >= int(body.get("count") or 0):
                 return
+
+
+def record_order(account: ConnectorAccount, order: dict):
+    """A Medusa ``order.placed`` becomes a sale on the account's channel, exactly once per Medusa order id.
+
+    Raises UnknownSku or InsufficientStock (nothing written) when the order cannot be honoured here.
+    """
+    from inventory.selectors import variants_by_sku
+    from reservations import services as reservations
+    from reservations.exceptions import UnknownSku
+
+    items = order.get("items") or []
+    variants = variants_by_sku(item.get("variant_sku") for item in items)
+    unknown = sorted({item.get("variant_sku") or "?" for item in items if item.get("variant_sku") not in variants})
+    if unknown:
+        raise UnknownSku(unknown)
+    lines = [
+        reservations.LineRequest(
+            variant=variants[item["variant_sku"]],
+            quantity=int(item["quantity"]),
+            unit_price=Decimal(str(item.get("unit_price", 0))).quantize(Decimal("0.01")),
+        )
+        for item in items
+    ]
+    return reservations.record_pos_sale(
+        channel=account.channel,
+        sale_id=f"medusa:{order['id']}",
+        lines=lines,
+        invoice_number=str(order.get("display_id", "")),
+        customer_name=str(order.get("email", "")),
+    )

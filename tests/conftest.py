@@ -15,7 +15,7 @@ from tests.factories import (
     WarehouseFactory,
 )
 
-pytest_plugins = ["tests.connectors.sandboxes"]
+pytest_plugins = ["tests.connectors.sandboxes", "tests.connectors.sandboxes_medusa"]
 
 
 class _BackloggedWSGIServer(ThreadedWSGIServer):
