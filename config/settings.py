@@ -207,6 +207,7 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="admin")
 #: Where ``make run`` serves the partner sandboxes the demo accounts talk to (config/Procfile).
 DEMO_ZOHO_SANDBOX_URL = env.str("DEMO_ZOHO_SANDBOX_URL", default="http://127.0.0.1:8101")
 DEMO_CIN7_SANDBOX_URL = env.str("DEMO_CIN7_SANDBOX_URL", default="http://127.0.0.1:8102")
+DEMO_MEDUSA_SANDBOX_URL = env.str("DEMO_MEDUSA_SANDBOX_URL", default="http://127.0.0.1:8103")
 
 LOGGING = {
     "version": 1,

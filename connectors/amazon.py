@@ -26,7 +26,7 @@ QUOTAS = {
     "patchListingsItem": (5, 5),
     "getListingsItem": (5, 10),
     "getInventorySummaries": (2, 2),
-    "createFeedDocument": (0.5, 15),
+    "createFeedDocument": (0.0083, 15),
     "createFeed": (0.0083, 15),
     "getFeed": (2, 15),
     "getFeedDocument": (0.0222, 10),

@@ -72,7 +72,13 @@ def _amazon_error(body) -> tuple[object, str]:
 
 
 #: Amazon's ``errors`` envelope; quotas are per operation, so each call names its own limiter.
-AMAZON = PartnerStyle(name="Amazon SP-API", throttle_statuses=frozenset({429}), error_details=_amazon_error)
+#: An expired or revoked access token is a 403 ``Unauthorized`` there.
+AMAZON = PartnerStyle(
+    name="Amazon SP-API",
+    throttle_statuses=frozenset({429}),
+    auth_failure_statuses=frozenset({401, 403}),
+    error_details=_amazon_error,
+)
 
 
 def _medusa_error(body) -> tuple[object, str]:

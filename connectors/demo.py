@@ -1,17 +1,18 @@
-"""The demo's partner accounts: BMB's Zoho Inventory and BookBarber's Cin7 Core, played by the
-sandboxes that ``make run`` starts (``run_sandbox ... --mirror-warehouse``)."""
+"""The demo's partner accounts: BMB's Zoho Inventory and BookBarber's Cin7 Core (systems of record),
+and the Medusa storefront we publish to, played by the sandboxes that ``make run`` starts."""
 
 from django.conf import settings
 
 from connectors import services
 from connectors.models import ConnectorAccount, Kind
-from connectors.sandbox import Cin7Sandbox, ZohoSandbox
+from connectors.sandbox import Cin7Sandbox, MedusaSandbox, ZohoSandbox
 
 ZOHO_LOCATION = "Head Office"
 CIN7_LOCATION = "Retail Store"
+MEDUSA_LOCATION = "US Warehouse"
 
 
-def create_demo_accounts(sender, organizations, warehouses, **kwargs) -> None:
+def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) -> None:
     """Connect the demo's mirrored warehouses to their sandboxes (same credentials every run)."""
     zoho, cin7 = ZohoSandbox(), Cin7Sandbox()  # not started: only their fixed credentials and ids are read
     zoho_url = settings.DEMO_ZOHO_SANDBOX_URL.rstrip("/")
@@ -43,6 +44,17 @@ def create_demo_accounts(sender, organizations, warehouses, **kwargs) -> None:
         auth_base_url="",
         settings={"location": CIN7_LOCATION, "customer": cin7.customer_name},
         credentials={"account_id": cin7.account_id, "application_key": cin7.application_key},
+    )
+    medusa = MedusaSandbox()
+    _account(
+        name="Medusa storefront",
+        kind=Kind.MEDUSA,
+        organization=channels["medusa-store"].organization,
+        channel=channels["medusa-store"],
+        api_base_url=settings.DEMO_MEDUSA_SANDBOX_URL.rstrip("/"),
+        auth_base_url="",
+        settings={"location_id": medusa.location_ids[MEDUSA_LOCATION]},
+        credentials={"secret_key": medusa.secret_key},
     )
 
 

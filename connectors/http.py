@@ -86,6 +86,8 @@ class PartnerStyle:
 
     name: str
     throttle_statuses: frozenset[int] = frozenset({429})
+    #: Statuses meaning "your access token is no good": refresh it once and try again.
+    auth_failure_statuses: frozenset[int] = frozenset({401})
     #: (code, message) from an error body; the default reads ``code``/``message``.
     error_details: Callable[[object], tuple[object, str]] = lambda body: (
         (body.get("code"), str(body.get("message", ""))) if isinstance(body, dict) else (None, "")
@@ -395,7 +397,7 @@ class PartnerClient:
             response.status_code,
             (finished - started).total_seconds() * 1000,
         )
-        if response.status_code == 401 and not refreshed and self.auth.refresh():
+        if response.status_code in self.style.auth_failure_statuses and not refreshed and self.auth.refresh():
             return self._attempt(method, path, params, json, limiter, refreshed=True)
         body = self._body(response)
         if response.status_code >= 400 or response.status_code in self.style.throttle_statuses:

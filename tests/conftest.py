@@ -15,7 +15,11 @@ from tests.factories import (
     WarehouseFactory,
 )
 
-pytest_plugins = ["tests.connectors.sandboxes", "tests.connectors.sandboxes_medusa"]
+pytest_plugins = [
+    "tests.connectors.sandboxes",
+    "tests.connectors.sandboxes_medusa",
+    "tests.connectors.sandboxes_amazon",
+]
 
 
 class _BackloggedWSGIServer(ThreadedWSGIServer):

@@ -1,6 +1,8 @@
-"""In-memory partner sandboxes that speak Zoho Inventory's, Cin7 Core's and Medusa's documented contracts over
-real HTTP, with fault injection, rate limits, webhooks and a control API (see ``base``)."""
+"""In-memory partner sandboxes that speak the documented contracts of Zoho Inventory, Cin7 Core,
+Medusa and Amazon SP-API over real HTTP, with fault injection, rate limits, webhooks and a control
+API (see ``base``)."""
 
+from connectors.sandbox.amazon import AmazonSandbox
 from connectors.sandbox.base import (
     Faults,
     ReceivedRequest,
@@ -14,10 +16,11 @@ from connectors.sandbox.cin7 import Cin7Sandbox
 from connectors.sandbox.medusa import MedusaSandbox
 from connectors.sandbox.zoho import ZohoSandbox
 
-SANDBOXES = {"zoho": ZohoSandbox, "cin7": Cin7Sandbox, "medusa": MedusaSandbox}
+SANDBOXES = {"zoho": ZohoSandbox, "cin7": Cin7Sandbox, "medusa": MedusaSandbox, "amazon": AmazonSandbox}
 
 __all__ = [
     "SANDBOXES",
+    "AmazonSandbox",
     "Cin7Sandbox",
     "Faults",
     "MedusaSandbox",

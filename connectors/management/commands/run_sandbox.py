@@ -34,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--mirror-location", default="", help="the sandbox location that holds the mirrored stock (default: first)"
         )
+        parser.add_argument(
+            "--mirror-channel",
+            default="",
+            metavar="CODE",
+            help="list this channel's SKUs with what it may sell now (storefronts and marketplaces we publish to)",
+        )
         parser.add_argument("--webhook-url", default="", help="send the partner's webhooks here")
         parser.add_argument(
             "--webhook-header",
@@ -63,6 +69,8 @@ class Command(BaseCommand):
             sandbox.seed(items=options["seed_items"])
         if options["mirror_warehouse"]:
             self._mirror(sandbox, partner, options["mirror_warehouse"], options["mirror_location"])
+        if options["mirror_channel"]:
+            self._mirror_channel(sandbox, partner, options["mirror_channel"], options["mirror_location"])
         if options["webhook_url"]:
             self._configure_webhook(sandbox, partner, options)
         try:
@@ -102,6 +110,26 @@ class Command(BaseCommand):
             else:
                 sandbox.add_item(**common, price=price, cost=cost)
         self.stdout.write(f"  mirrored {levels.count()} levels of {warehouse_code} at {location}")
+
+    def _mirror_channel(self, sandbox, partner, channel_code, location):
+        """Give a storefront sandbox the channel's listings at the quantities we would publish."""
+        from inventory.models import ChannelListing
+        from inventory.selectors import listing_availability
+
+        if partner != "medusa":
+            raise CommandError("--mirror-channel is for the medusa sandbox")
+        location = location or next(iter(sandbox.location_ids))
+        listings = ChannelListing.objects.filter(channel__code=channel_code).select_related("variant__product")
+        by_id = {entry.rules.listing_id: entry for entry in listing_availability(listings)}
+        for listing in listings:
+            variant = listing.variant
+            sandbox.add_inventory_item(
+                variant.sku,
+                title=f"{variant.product.name} {variant.name}".strip(),
+                stock={location: by_id[listing.pk].available or 0},
+                price=float(listing.price or variant.price),
+            )
+        self.stdout.write(f"  mirrored {len(by_id)} listings of {channel_code} at {location}")
 
     @staticmethod
     def _terminate(signum, frame):
@@ -144,7 +172,7 @@ class Command(BaseCommand):
             for location in state["locations"]:
                 primary = " (primary)" if location["is_primary"] else ""
                 write(f"  location:         {location['location_id']}  {location['location_name']}{primary}")
-        else:
+        elif state["partner"] == "cin7":
             write(f"  API base URL:     {sandbox.api_url}")
             write(f"  account id:       {state['account_id']}")
             write(f"  application key:  {state['application_key']}")
@@ -152,9 +180,11 @@ class Command(BaseCommand):
             for location in state["locations"]:
                 default = " (default)" if location["IsDefault"] else ""
                 write(f"  location:         {location['ID']}  {location['Name']}{default}")
-        count = state["counts"].get("items", state["counts"].get("products", 0))
-        write(f"  items:            {count}")
-        if state["webhook"]:
+        else:  # Medusa and Amazon: their fixed credentials are in ``connectors.demo`` and the module docstrings
+            write(f"  API base URL:     {sandbox.api_url}")
+        counts = state.get("counts", {})
+        write(f"  items:            {counts.get('items', counts.get('products', counts.get('listings', 0)))}")
+        if state.get("webhook"):
             write("  webhooks:         configured (GET /_sandbox/webhook)")
         write(f"  control API:      {sandbox.url}/_sandbox/")
         write("Ctrl-C stops it.")
