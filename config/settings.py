@@ -208,6 +208,7 @@ DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="admin")
 DEMO_ZOHO_SANDBOX_URL = env.str("DEMO_ZOHO_SANDBOX_URL", default="http://127.0.0.1:8101")
 DEMO_CIN7_SANDBOX_URL = env.str("DEMO_CIN7_SANDBOX_URL", default="http://127.0.0.1:8102")
 DEMO_MEDUSA_SANDBOX_URL = env.str("DEMO_MEDUSA_SANDBOX_URL", default="http://127.0.0.1:8103")
+DEMO_AMAZON_SANDBOX_URL = env.str("DEMO_AMAZON_SANDBOX_URL", default="http://127.0.0.1:8104")
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,12 @@
-"""The demo's partner accounts: BMB's Zoho Inventory and BookBarber's Cin7 Core (systems of record),
-and the Medusa storefront we publish to, played by the sandboxes that ``make run`` starts."""
+"""The demo's partner accounts, played by the sandboxes that ``make run`` starts: BMB's Zoho Inventory
+and BookBarber's Cin7 Core (systems of record), the Medusa storefront and the Amazon seller account we
+publish to (its FBA warehouse mirrored)."""
 
 from django.conf import settings
 
 from connectors import services
 from connectors.models import ConnectorAccount, Kind
-from connectors.sandbox import Cin7Sandbox, MedusaSandbox, ZohoSandbox
+from connectors.sandbox import AmazonSandbox, Cin7Sandbox, MedusaSandbox, ZohoSandbox
 
 ZOHO_LOCATION = "Head Office"
 CIN7_LOCATION = "Retail Store"
@@ -55,6 +56,22 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
         auth_base_url="",
         settings={"location_id": medusa.location_ids[MEDUSA_LOCATION]},
         credentials={"secret_key": medusa.secret_key},
+    )
+    amazon, amazon_url = AmazonSandbox(), settings.DEMO_AMAZON_SANDBOX_URL.rstrip("/")
+    _account(
+        name="Amazon US seller account",
+        kind=Kind.AMAZON_SP_API,
+        organization=channels["amazon-us"].organization,
+        channel=channels["amazon-us"],
+        warehouse=warehouses["amazon-fba-us"],
+        api_base_url=amazon_url,
+        auth_base_url=amazon_url,
+        settings={"seller_id": amazon.seller_id, "marketplace_id": amazon.marketplace_id},
+        credentials={
+            "client_id": amazon.client_id,
+            "client_secret": amazon.client_secret,
+            "refresh_token": amazon.refresh_token,
+        },
     )
 
 

@@ -101,7 +101,7 @@ class TestAdminActions:
         assert '<progress max="100" value="100"></progress>' in page
 
 
-def test_the_demo_connects_its_mirrored_warehouses_to_the_sandboxes(settings):
+def test_the_demo_connects_its_warehouses_and_channels_to_the_sandboxes(settings):
     settings.DEMO_ZOHO_SANDBOX_URL = "http://127.0.0.1:8101"
 
     call_command("load_demo", verbosity=0)
@@ -109,6 +109,13 @@ def test_the_demo_connects_its_mirrored_warehouses_to_the_sandboxes(settings):
 
     zoho = ConnectorAccount.objects.get(kind=Kind.ZOHO_INVENTORY)
     cin7 = ConnectorAccount.objects.get(kind=Kind.CIN7_CORE)
+    medusa = ConnectorAccount.objects.get(kind=Kind.MEDUSA)
+    amazon = ConnectorAccount.objects.get(kind=Kind.AMAZON_SP_API)
+    assert medusa.channel.code == "medusa-store"
+    assert (amazon.channel.code, amazon.warehouse.code) == ("amazon-us", "amazon-fba-us")
+    for account in (medusa, amazon):
+        assert not account.missing_credentials
+        account.full_clean()
     assert (zoho.warehouse.code, zoho.api_base_url) == ("bmb-cash-carry", "http://127.0.0.1:8101/inventory/v1")
     assert cin7.warehouse.code == "bookbarber-shop"
     assert not zoho.missing_credentials

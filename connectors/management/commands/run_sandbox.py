@@ -92,6 +92,12 @@ class Command(BaseCommand):
         """Give the sandbox the warehouse's catalog and stock, as the partner would hold them for the demo."""
         from inventory.models import StockLevel
 
+        if partner == "amazon":  # an FBA warehouse: each SKU an FBA listing with its fulfillable units
+            levels = StockLevel.objects.filter(warehouse__code=warehouse_code).select_related("variant")
+            for level in levels.iterator():
+                sandbox.add_listing(level.variant.sku, quantity=0, fba=True, fulfillable=level.on_hand)
+            self.stdout.write(f"  mirrored {levels.count()} levels of {warehouse_code} as FBA inventory")
+            return
         location = location or sandbox.state()["locations"][0]["location_name" if partner == "zoho" else "Name"]
         levels = StockLevel.objects.filter(warehouse__code=warehouse_code).select_related("variant__product__category")
         for level in levels.iterator():
@@ -116,19 +122,26 @@ class Command(BaseCommand):
         from inventory.models import ChannelListing
         from inventory.selectors import listing_availability
 
-        if partner != "medusa":
-            raise CommandError("--mirror-channel is for the medusa sandbox")
-        location = location or next(iter(sandbox.location_ids))
+        if partner not in ("medusa", "amazon"):
+            raise CommandError("--mirror-channel is for the medusa and amazon sandboxes")
         listings = ChannelListing.objects.filter(channel__code=channel_code).select_related("variant__product")
         by_id = {entry.rules.listing_id: entry for entry in listing_availability(listings)}
+        location = location or (next(iter(sandbox.location_ids)) if partner == "medusa" else "DEFAULT")
+        fba_skus = {entry["sku"] for entry in sandbox.listings()} if partner == "amazon" else set()
         for listing in listings:
-            variant = listing.variant
-            sandbox.add_inventory_item(
-                variant.sku,
-                title=f"{variant.product.name} {variant.name}".strip(),
-                stock={location: by_id[listing.pk].available or 0},
-                price=float(listing.price or variant.price),
-            )
+            variant, quantity = listing.variant, by_id[listing.pk].available or 0
+            price = float(listing.price or variant.price)
+            if partner == "amazon" and variant.sku in fba_skus:
+                sandbox.set_mfn_quantity(variant.sku, quantity, notify=False)  # an FBA SKU we also sell MFN
+            elif partner == "amazon":
+                sandbox.add_listing(variant.sku, quantity=quantity, price=price)
+            else:
+                sandbox.add_inventory_item(
+                    variant.sku,
+                    title=f"{variant.product.name} {variant.name}".strip(),
+                    stock={location: quantity},
+                    price=price,
+                )
         self.stdout.write(f"  mirrored {len(by_id)} listings of {channel_code} at {location}")
 
     @staticmethod
