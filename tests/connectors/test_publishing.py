@@ -35,13 +35,14 @@ def receive(warehouse, variant, units):
     stock.receive_stock(warehouse=warehouse, variant=variant, quantity=units, source="admin")
 
 
-def test_twenty_changes_to_one_listing_leave_one_publication_with_the_last_value(marketplace, warehouse, variant):
-    for _ in range(20):
+def test_a_hundred_changes_to_one_listing_leave_one_publication_with_the_last_value(marketplace, warehouse, variant):
+    stock.update_listing_rules(marketplace[1], max_quantity=None)  # so that every change moves the figure
+    for _ in range(100):
         receive(warehouse, variant, 1)
 
     (publication,) = publications()
     assert publication.dedupe_key == dedupe_key(marketplace[1].pk)
-    assert publication.payload["quantity"] == 20
+    assert publication.payload["quantity"] == 100
     assert publication.payload["sku"] == variant.sku
     assert publication.status == OutboundMessage.Status.PENDING
 
