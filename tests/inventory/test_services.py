@@ -209,7 +209,7 @@ class TestLocking:
 
         sqls = [q["sql"] for q in ctx.captured_queries]
         lock_at = next(i for i, sql in enumerate(sqls) if "FOR UPDATE" in sql and "inventory_stocklevel" in sql)
-        update_at = next(i for i, sql in enumerate(sqls) if sql.startswith('UPDATE "inventory_stocklevel"'))
+        update_at = next(i for i, sql in enumerate(sqls) if 'UPDATE "inventory_stocklevel" SET' in sql)
         assert lock_at < update_at
         lock_sql = sqls[lock_at]
         assert 'ORDER BY "inventory_stocklevel"."id" ASC' in lock_sql

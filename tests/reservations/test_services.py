@@ -168,7 +168,7 @@ class TestReserve:
 
         sqls = [q["sql"] for q in ctx.captured_queries]
         lock = next(i for i, sql in enumerate(sqls) if "inventory_stocklevel" in sql and "FOR UPDATE" in sql)
-        update = next(i for i, sql in enumerate(sqls) if sql.startswith('UPDATE "inventory_stocklevel"'))
+        update = next(i for i, sql in enumerate(sqls) if 'UPDATE "inventory_stocklevel" SET' in sql)
         assert lock < update
         assert 'ORDER BY "inventory_stocklevel"."id" ASC' in sqls[lock]
         assert sqls[lock].rstrip().endswith("FOR UPDATE")
