@@ -16,7 +16,7 @@ from connectors.clients import client_for
 from connectors.http import PartnerMalformedResponse, PartnerRequestError
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
-from connectors.sync import PageOutcome, RemoteItem, record_page, upsert_items
+from connectors.sync import PageOutcome, RemoteItem, money, record_page, upsert_items
 from inventory.models import StockLevel, Variant
 
 PAGE_LIMIT = 1000
@@ -257,8 +257,8 @@ def _remote_items(products: list[dict]) -> tuple[list[RemoteItem], PageOutcome]:
                     category=str(raw.get("Category") or ""),
                     brand=str(raw.get("Brand") or ""),
                     barcode=str(raw.get("Barcode") or ""),
-                    price=_money(raw.get("PriceTier1")),
-                    cost_price=_money(raw.get("AverageCost")),
+                    price=money(raw.get("PriceTier1")),
+                    cost_price=money(raw.get("AverageCost")),
                     active=raw.get("Status", "Active") == "Active",
                     track_inventory=raw.get("Type", "Stock") == "Stock",
                     reorder_point=int(raw["MinimumBeforeReorder"]) if raw.get("MinimumBeforeReorder") else None,
@@ -271,9 +271,3 @@ def _remote_items(products: list[dict]) -> tuple[list[RemoteItem], PageOutcome]:
                 f"unreadable ({type(error).__name__}: {error})."
             )
     return items, outcome
-
-
-def _money(value) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    return Decimal(str(value)).quantize(Decimal("0.01"))

@@ -58,6 +58,13 @@ class PageOutcome:
         self.errors += other.errors
 
 
+def money(value) -> Decimal | None:
+    """A partner's price (a number or a string) as Decimal cents; None when it gave none."""
+    if value in (None, ""):
+        return None
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
 # --- jobs -------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from connectors.clients import client_for
 from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRequestError
 from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
-from connectors.sync import PageOutcome, RemoteItem, mirror_categories, record_page, upsert_items
+from connectors.sync import PageOutcome, RemoteItem, mirror_categories, money, record_page, upsert_items
 
 PER_PAGE = 200
 #: Incremental pulls reach back this far before the last successful pull began, so an item
@@ -123,8 +123,8 @@ class ZohoConnector:
             category_node=self.categories.get(str(raw.get("category_id"))),
             brand=str(raw.get("brand") or ""),
             barcode=str(raw.get("upc") or raw.get("ean") or ""),
-            price=_money(raw.get("rate")),
-            cost_price=_money(raw.get("purchase_rate")),
+            price=money(raw.get("rate")),
+            cost_price=money(raw.get("purchase_rate")),
             active=raw.get("status", "active") == "active",
             track_inventory=bool(raw.get("track_inventory", True)),
             reorder_point=int(raw["reorder_level"]) if raw.get("reorder_level") not in (None, "") else None,
@@ -211,12 +211,6 @@ class ZohoConnector:
 
 def _parent(value) -> str | None:
     return None if value in (None, "", "-1", -1) else str(value)
-
-
-def _money(value) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def _quantity(entry: dict, *names: str) -> int:
