@@ -198,6 +198,9 @@ HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=120)
 
 # --- Connectors ---------------------------------------------------------------------------------
 
+#: The largest webhook body accepted, in bytes.
+WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=256 * 1024)
+
 #: Fernet keys for partner credentials, newest first (see connectors/crypto.py).
 CONNECTOR_ENCRYPTION_KEYS = env.list("CONNECTOR_ENCRYPTION_KEYS", default=[])
 

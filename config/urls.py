@@ -3,10 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import health
+from connectors.webhooks import receive as receive_webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("webhooks/<int:account_id>/", receive_webhook, name="webhook"),
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("reservations.api.urls")),
     path("api/v1/", include("connectors.api.urls")),

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from connectors import crypto, outbox, services, sync
+from connectors import crypto, outbox, services, sync, webhooks
 from connectors.models import (
     REQUIRED_CREDENTIALS,
     ConnectorAccount,
@@ -10,6 +10,7 @@ from connectors.models import (
     OutboundMessage,
     SyncConflict,
     SyncJob,
+    WebhookEvent,
 )
 
 CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
@@ -308,3 +309,42 @@ class ExternalRefAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "account", "event_type", "status", "attempts", "short_error"]
+    list_filter = ["status", "account", "event_type"]
+    search_fields = ["event_id", "event_type"]
+    list_select_related = ["account"]
+    readonly_fields = [
+        "account",
+        "event_id",
+        "event_type",
+        "headers",
+        "body",
+        "received_at",
+        "status",
+        "attempts",
+        "last_error",
+        "processed_at",
+    ]
+    fields = readonly_fields
+    actions = ["replay_failed"]
+
+    @admin.display(description="last error")
+    def short_error(self, event):
+        return event.last_error[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("connectors.change_webhookevent")
+
+    @admin.action(description="Replay failed events", permissions=["replay"])
+    def replay_failed(self, request, queryset):
+        self.message_user(request, f"{webhooks.replay(queryset)} event(s) queued again.")

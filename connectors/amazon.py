@@ -17,7 +17,8 @@ from connectors.http import PartnerError, PartnerMalformedResponse, PartnerReque
 from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, record_page
-from inventory.models import Variant
+from inventory.models import StockMovement, Variant
+from reservations.exceptions import UnknownSku
 
 LISTINGS = "/listings/2021-08-01/items"
 FEEDS = "/feeds/2021-06-30"
@@ -212,6 +213,40 @@ class AmazonConnector:
         outcome.updated += applied.corrected
         outcome.unchanged += applied.unchanged + applied.deferred
         return outcome
+
+    # --- notifications (relayed by an EventBridge API destination) ----------------------------
+
+    def handle_webhook(self, event_type: str, payload, received_at) -> None:
+        notification = payload.get("detail", payload) if isinstance(payload, dict) else {}
+        body = notification.get("Payload") or {}
+        if event_type == "FBA_INVENTORY_AVAILABILITY_CHANGES":
+            self._fba_changed(body, notification.get("EventTime"), received_at)
+        elif event_type == "LISTINGS_ITEM_MFN_QUANTITY_CHANGE" and body.get("Sku") is not None:
+            self.mfn_quantity_changed(str(body["Sku"]), int(body["Quantity"]))
+
+    def _fba_changed(self, body: dict, event_time: str | None, received_at) -> None:
+        """Amazon's own figure, true as of its event time: a later one already applied wins."""
+        variant = Variant.objects.filter(sku=body.get("SKU")).first()
+        if variant is None:
+            raise UnknownSku([str(body.get("SKU"))])
+        fulfillable = next(
+            (
+                int(entry["FulfillmentInventory"]["Fulfillable"])
+                for entry in body.get("FulfillmentInventoryByMarketplace", [])
+                if entry.get("MarketplaceId") == self.marketplace_id
+            ),
+            None,
+        )
+        if fulfillable is None:
+            return
+        as_of = datetime.fromisoformat(event_time.replace("Z", "+00:00")) if event_time else received_at
+        apply_snapshots(
+            self.account,
+            [Snapshot(variant, fulfillable, as_of)],
+            ReadWindow(received_at, received_at),
+            source=StockMovement.Source.WEBHOOK,
+            reference="amazon fba notification",
+        )
 
     # --- drift ---------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from connectors.http import PartnerMalformedResponse, PartnerRequestError
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, money, record_page, upsert_items
-from inventory.models import StockLevel, Variant
+from inventory.models import StockLevel, StockMovement, Variant
 
 PAGE_LIMIT = 1000
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
@@ -87,7 +87,9 @@ class Cin7Connector:
             more = checkpoint["page"] * PAGE_LIMIT < total and bool(rows)
             read_from = checkpoint.get("read_from") or response.started_at.isoformat()
             with transaction.atomic():
-                seen = self._apply_availability(rows, ReadWindow(response.started_at, response.finished_at), job)
+                seen = self._apply_availability(
+                    rows, ReadWindow(response.started_at, response.finished_at), reference=f"cin7 sync job {job.pk}"
+                )
                 checkpoint = {
                     **checkpoint,
                     "seen": sorted(set(checkpoint["seen"]) | seen),
@@ -99,7 +101,43 @@ class Cin7Connector:
             if not more:
                 return checkpoint
 
-    def _apply_availability(self, rows: list[dict], window: ReadWindow, job: SyncJob) -> set[int]:
+    def handle_webhook(self, event_type: str, payload, received_at) -> None:
+        """Stock and sale events name the products that changed; their availability is read now and
+        applied by the double-count rule (a delivered row may predate our own pushes)."""
+        if event_type == "Stock/AvailableStockLevelChanged" and isinstance(payload, list):
+            products = {
+                str(row["ID"]) for row in payload if isinstance(row, dict) and row.get("Location") == self.location
+            }
+        elif event_type.startswith("Sale/") and isinstance(payload, dict) and payload.get("SaleID"):
+            sale = self.client.get("/sale", {"ID": payload["SaleID"]}).data
+            products = {str(line["ProductID"]) for line in (sale.get("Order") or {}).get("Lines", [])}
+        else:
+            return
+        for product_id in sorted(products):
+            response = self.client.get(
+                "/ref/productavailability", {"ID": product_id, "Location": self.location, "Limit": PAGE_LIMIT}
+            )
+            rows = [r for r in _list(response.data, "ProductAvailabilityList") if str(r.get("ID")) == product_id]
+            with transaction.atomic():
+                seen = self._apply_availability(
+                    rows,
+                    ReadWindow(response.started_at, response.finished_at),
+                    reference="cin7 webhook",
+                    source=StockMovement.Source.WEBHOOK,
+                )
+                if not seen:  # no row: nothing available there any more
+                    variants = self._variants_by_external_id([product_id])
+                    apply_snapshots(
+                        self.account,
+                        [Snapshot(v, 0) for v in variants.values() if v.track_inventory],
+                        ReadWindow(response.started_at, response.finished_at),
+                        reference="cin7 webhook",
+                        source=StockMovement.Source.WEBHOOK,
+                    )
+
+    def _apply_availability(
+        self, rows: list[dict], window: ReadWindow, *, reference: str, source=StockMovement.Source.SYNC
+    ) -> set[int]:
         """Sum each product's rows (one per bin and batch) at the location and apply them as snapshots."""
         available: dict[str, int] = {}
         for row in rows:
@@ -112,7 +150,8 @@ class Cin7Connector:
             self.account,
             [s for s in snapshots if s.variant.track_inventory],
             window,
-            reference=f"cin7 sync job {job.pk}",
+            reference=reference,
+            source=source,
         )
         return {variant.pk for variant in variants.values()}
 

@@ -57,6 +57,11 @@ class MedusaConnector:
             (lvl for lvl in item.get("location_levels") or [] if lvl.get("location_id") == self.location_id), None
         )
 
+    def handle_webhook(self, event_type: str, payload, received_at) -> None:
+        """Our subscriber recipe's events: an ``order.placed`` is a sale here."""
+        if event_type == "order.placed" and isinstance(payload, dict):
+            record_order(self.account, payload.get("data") or {})
+
     def pull(self, job: SyncJob) -> None:
         """A drift check: what Medusa would sell at our location, against what we last published."""
         offset = int(job.checkpoint.get("offset", 0))

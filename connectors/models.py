@@ -305,3 +305,46 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.account} ({self.status})"
+
+
+class WebhookEvent(models.Model):
+    """A partner's webhook as it arrived: stored before it is answered, processed after."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        REJECTED = "rejected", "Rejected (will not be retried)"
+        FAILED = "failed", "Failed (can be replayed)"
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="webhook_events")
+    event_id = models.CharField(max_length=200, help_text="The partner's event id, else sha256 of the body.")
+    event_type = models.CharField(max_length=100, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="The headers kept for diagnosis; never secrets.")
+    body = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["account", "event_id"], name="webhookevent_unique_event")]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhookevent_status")]
+
+    def __str__(self):
+        return f"{self.event_type or 'event'} {self.event_id[:16]} from {self.account} ({self.status})"
+
+
+class SnapshotMark(models.Model):
+    """When the partner's figure last applied to a level was true, so an older one arriving late is ignored."""
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    as_of = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "variant"], name="snapshotmark_unique")]
+
+    def __str__(self):
+        return f"{self.variant_id} as of {self.as_of:%Y-%m-%d %H:%M:%S}"

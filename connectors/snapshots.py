@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict
+from connectors.models import ConnectorAccount, OutboundMessage, SnapshotMark, SyncConflict
 from inventory import services as stock
 from inventory.locking import lock_stock_levels, stock_transaction
 from inventory.models import StockMovement, Variant, Warehouse
@@ -29,6 +29,8 @@ from inventory.models import StockMovement, Variant, Warehouse
 class Snapshot:
     variant: Variant
     quantity: int
+    #: When the figure was true, if the partner says (a notification's event time); else when it was read.
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class SnapshotOutcome:
     corrected: int = 0
     unchanged: int = 0
     deferred: int = 0
+    stale: int = 0
 
 
 @stock_transaction
@@ -60,6 +63,7 @@ def apply_snapshots(
     if not snapshots:
         return outcome
     levels = lock_stock_levels(((warehouse.pk, s.variant.pk) for s in snapshots), create_missing=True)
+    snapshots, outcome.stale = _drop_stale(account, snapshots, window)
     pending, ambiguous = unacknowledged_effects(account, window, [s.variant.pk for s in snapshots])
     changes = []
     for snapshot in snapshots:
@@ -90,6 +94,23 @@ def apply_snapshots(
     stock.apply_stock_changes(changes, source=source)
     Warehouse.objects.filter(pk=warehouse.pk).update(last_snapshot_at=window.finished_at)
     return outcome
+
+
+def _drop_stale(account, snapshots: list[Snapshot], window: ReadWindow) -> tuple[list[Snapshot], int]:
+    """Ignore figures older than the last one applied to the same level (late, out-of-order delivery),
+    and remember when each applied one was true. Runs under the levels' locks."""
+    as_of = {s.variant.pk: s.as_of or window.started_at for s in snapshots}
+    marks = dict(
+        SnapshotMark.objects.filter(account=account, variant_id__in=list(as_of)).values_list("variant_id", "as_of")
+    )
+    fresh = [s for s in snapshots if s.variant.pk not in marks or as_of[s.variant.pk] >= marks[s.variant.pk]]
+    SnapshotMark.objects.bulk_create(
+        [SnapshotMark(account=account, variant=s.variant, as_of=as_of[s.variant.pk]) for s in fresh],
+        update_conflicts=True,
+        unique_fields=["account", "variant"],
+        update_fields=["as_of"],
+    )
+    return fresh, len(snapshots) - len(fresh)
 
 
 def unacknowledged_effects(

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from connectors import outbox, sync
+from connectors import outbox, sync, webhooks
+from connectors.http import PartnerError
 
 
 @shared_task(ignore_result=True)
@@ -26,3 +27,16 @@ def resume_stalled_sync_jobs_task():
 @shared_task(ignore_result=True)
 def deliver_outbox_task():
     return outbox.deliver_due()
+
+
+@shared_task(
+    bind=True, ignore_result=True, autoretry_for=(PartnerError,), retry_backoff=5, retry_backoff_max=300, max_retries=6
+)
+def process_webhook_task(self, event_pk: int):
+    webhooks.process_event(event_pk)
+
+
+@shared_task(ignore_result=True)
+def process_unqueued_webhooks_task():
+    for event_pk in webhooks.unqueued_events().values_list("pk", flat=True)[:1000]:
+        process_webhook_task.delay(event_pk)

@@ -15,6 +15,7 @@ from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRe
 from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, mirror_categories, money, record_page, upsert_items
+from inventory.models import StockMovement
 
 PER_PAGE = 200
 #: Incremental pulls reach back this far before the last successful pull began, so an item
@@ -57,7 +58,8 @@ class ZohoConnector:
             response = self.client.get("/items", params)
             items, more = self._page(response.data)
             with transaction.atomic():
-                outcome = self._apply(items, ReadWindow(response.started_at, response.finished_at), job)
+                window = ReadWindow(response.started_at, response.finished_at)
+                outcome = self._apply(items, window, reference=f"zoho sync job {job.pk}")
                 checkpoint = {**checkpoint, "page": checkpoint["page"] + 1 if more else None}
                 record_page(job, outcome, checkpoint=checkpoint, processed=len(items))
         ConnectorAccount.objects.filter(pk=self.account.pk).update(
@@ -87,7 +89,9 @@ class ZohoConnector:
             raise PartnerMalformedResponse("Zoho Inventory: an items page without an 'items' list.")
         return body["items"], bool((body.get("page_context") or {}).get("has_more_page"))
 
-    def _apply(self, items: list[dict], window: ReadWindow, job: SyncJob) -> PageOutcome:
+    def _apply(
+        self, items: list[dict], window: ReadWindow, *, reference: str, source=StockMovement.Source.SYNC
+    ) -> PageOutcome:
         remote, outcome = self._remote_items(items)
         linked, upserted = upsert_items(self.account, [item for item, _ in remote])
         outcome.add(upserted)
@@ -96,8 +100,23 @@ class ZohoConnector:
             for item, quantity in remote
             if item.external_id in linked and item.track_inventory and quantity is not None
         ]
-        apply_snapshots(self.account, snapshots, window, reference=f"zoho sync job {job.pk}")
+        apply_snapshots(self.account, snapshots, window, reference=reference, source=source)
         return outcome
+
+    def handle_webhook(self, event_type: str, payload, received_at) -> None:
+        """An item event (a workflow webhook) refreshes that item: read it now, then the double-count rule."""
+        item = payload.get("item") if isinstance(payload, dict) else None
+        if not isinstance(item, dict) or not item.get("item_id"):
+            return  # other modules' events carry nothing we mirror
+        self.categories = self._mirror_categories()
+        response = self.client.get(f"/items/{item['item_id']}")
+        with transaction.atomic():
+            self._apply(
+                [response.data["item"]],
+                ReadWindow(response.started_at, response.finished_at),
+                reference=f"zoho webhook item {item['item_id']}",
+                source=StockMovement.Source.WEBHOOK,
+            )
 
     def _remote_items(self, items: list[dict]) -> tuple[list[tuple[RemoteItem, int | None]], PageOutcome]:
         outcome, remote = PageOutcome(), []

@@ -14,6 +14,7 @@ from connectors.models import (
     OutboundMessage,
     SyncConflict,
     SyncJob,
+    WebhookEvent,
 )
 from inventory.models import (
     Category,
@@ -255,3 +256,13 @@ class OutboundMessageFactory(factory.django.DjangoModelFactory):
     payload = factory.LazyFunction(lambda: {"date": "2026-11-21", "lines": []})
     dedupe_key = factory.Sequence(lambda n: f"stockpool-sale-{n}")
     next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class WebhookEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEvent
+
+    account = factory.SubFactory(ConnectorAccountFactory)
+    event_id = factory.Sequence(lambda n: f"sha256:{n:064d}")
+    event_type = "item"
+    body = '{"item": {"item_id": "1"}}'
