@@ -354,8 +354,50 @@ def test_events_never_queued_are_found_by_the_sweep():
 
     from tests.factories import WebhookEventFactory
 
-    old, fresh, done = WebhookEventFactory.create_batch(3)
+    old, _fresh, done = WebhookEventFactory.create_batch(3)
     WebhookEvent.objects.filter(pk__in=[old.pk, done.pk]).update(received_at=timezone.now() - timedelta(minutes=5))
     WebhookEvent.objects.filter(pk=done.pk).update(status=WebhookEvent.Status.PROCESSED)
 
     assert list(webhooks.unqueued_events()) == [old]
+
+
+def test_end_to_end_a_cin7_stock_change_reaches_amazon_and_medusa(
+    client, cin7_sandbox, amazon_sandbox, medusa_sandbox, webhook_receiver, listing_for
+):
+    """A clerk changes stock in Cin7; its webhook comes in; the new figure is published to both storefronts."""
+    from connectors import outbox
+
+    cin7_sandbox.configure(rate_per_minute=6000)
+    cin7 = _cin7_account(cin7_sandbox)
+    cin7_sandbox.add_item(sku="SHARED-1", stock={"Retail Store": 4})
+    run_sync_job(start_sync(cin7, "full")[0].pk)
+    variant = StockLevel.objects.get(warehouse=cin7.warehouse).variant
+    amazon = _amazon_account(amazon_sandbox, channel_warehouse=cin7.warehouse)
+    listing_for(amazon.channel, variant)
+    amazon_sandbox.add_listing("SHARED-1", quantity=4)
+    medusa_channel = amazon.channel.__class__.objects.create(
+        organization=amazon.channel.organization, code="medusa-store", name="Medusa", kind="storefront"
+    )
+    medusa_channel.warehouse_links.create(warehouse=cin7.warehouse, priority=0)
+    listing_for(medusa_channel, variant)
+    medusa_sandbox.add_inventory_item("SHARED-1", stock={"US Warehouse": 4})
+    ConnectorAccountFactory(
+        kind=Kind.MEDUSA,
+        warehouse=None,
+        channel=medusa_channel,
+        api_base_url=medusa_sandbox.api_url,
+        settings={"location_id": medusa_sandbox.location_ids["US Warehouse"]},
+        credentials={"secret_key": medusa_sandbox.secret_key},
+    )
+    cin7_sandbox.configure_webhook(webhook_receiver.url, headers={"verification-token": SECRET})
+
+    cin7_sandbox.set_stock("SHARED-1", "Retail Store", 11)  # a delivery booked in Cin7
+    delivery = next(d for d in webhook_receiver.wait_for(1) if d.body.startswith(b"["))
+    assert replay(client, cin7, delivery).status_code == 202
+    webhooks.process_event(WebhookEvent.objects.get().pk)
+    outbox.deliver_due()
+
+    assert amazon_sandbox.mfn_quantity("SHARED-1") == 11
+    assert medusa_sandbox.stock("SHARED-1", "US Warehouse") == 11
+    assert not amazon_sandbox.spec_violations()
+    assert not medusa_sandbox.spec_violations()
