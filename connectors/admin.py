@@ -91,7 +91,7 @@ class ConnectorAccountAdmin(admin.ModelAdmin):
         "sync_cursor",
         "created_at",
     ]
-    actions = ["test_connection", "sync_incremental", "sync_full"]
+    actions = ["test_connection", "sync_incremental", "sync_full", "reconcile_now"]
 
     def get_fieldsets(self, request, obj=None):
         credential_fields = [f"credential_{name}" for name in CREDENTIAL_FIELDS]
@@ -131,6 +131,13 @@ class ConnectorAccountAdmin(admin.ModelAdmin):
             job, created = sync.start_sync(account, kind, started_by=request.user)
             verb = "started" if created else "already running"
             self.message_user(request, f"{account}: {job.get_kind_display()} {verb} (job {job.pk}).")
+
+    @admin.action(description="Reconcile now (full read and ledger check)", permissions=["run_sync"])
+    def reconcile_now(self, request, queryset):
+        from connectors.tasks import reconcile_task
+
+        reconcile_task.delay(list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, "Reconciliation queued; its sync jobs show progress and corrections.")
 
     def has_run_sync_permission(self, request):
         return request.user.has_perm("connectors.run_sync")

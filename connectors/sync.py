@@ -68,15 +68,19 @@ def money(value) -> Decimal | None:
 # --- jobs -------------------------------------------------------------------------------------
 
 
-def start_sync(account: ConnectorAccount, kind: str, *, started_by=None) -> tuple[SyncJob, bool]:
-    """Queue a sync, or return the one of that kind already queued or running for the account."""
+def start_sync(account: ConnectorAccount, kind: str, *, started_by=None, enqueue: bool = True) -> tuple[SyncJob, bool]:
+    """Queue a sync, or return the one of that kind already queued or running for the account.
+
+    ``enqueue=False`` leaves running it to the caller (reconciliation runs its jobs itself).
+    """
     with transaction.atomic():
         ConnectorAccount.objects.select_for_update().get(pk=account.pk)
         active = account.sync_jobs.filter(kind=kind, status__in=[SyncJob.Status.QUEUED, SyncJob.Status.RUNNING])
         if existing := active.first():
             return existing, False
         job = SyncJob.objects.create(account=account, kind=kind, started_by=started_by)
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(job.pk))
     return job, True
 
 

@@ -40,3 +40,12 @@ def process_webhook_task(self, event_pk: int):
 def process_unqueued_webhooks_task():
     for event_pk in webhooks.unqueued_events().values_list("pk", flat=True)[:1000]:
         process_webhook_task.delay(event_pk)
+
+
+@shared_task(ignore_result=True)
+def reconcile_task(account_ids: list[int] | None = None):
+    from connectors.models import ConnectorAccount
+    from connectors.reconcile import reconcile
+
+    accounts = ConnectorAccount.objects.filter(enabled=True)
+    reconcile(accounts=accounts.filter(pk__in=account_ids) if account_ids else accounts)

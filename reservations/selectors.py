@@ -1,4 +1,4 @@
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 
 from inventory.models import Channel
 from reservations.exceptions import ReservationNotFound
@@ -15,3 +15,28 @@ def reservation_for_channel(channel: Channel, reservation_id) -> Reservation:
     if reservation is None:
         raise ReservationNotFound(f"No reservation {reservation_id} on channel {channel.code}.")
     return reservation
+
+
+def reserved_mismatches():
+    """Levels whose ``reserved`` differs from the units their active reservation lines hold (should be none)."""
+    from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from inventory.models import StockLevel
+
+    held = (
+        ReservationLine.objects.filter(
+            reservation__status=Reservation.Status.ACTIVE,
+            warehouse_id=OuterRef("warehouse_id"),
+            variant_id=OuterRef("variant_id"),
+        )
+        .order_by()
+        .values("variant_id")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    return (
+        StockLevel.objects.annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
+        .exclude(reserved=F("held"))
+        .select_related("warehouse", "variant")
+    )

@@ -1,0 +1,59 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from connectors.models import SyncJob
+from connectors.reconcile import reconcile
+from inventory.models import StockLevel, StockMovement
+from reservations import services as reservations
+from tests.factories import ConnectorAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mirrored(zoho_sandbox):
+    zoho_sandbox.configure(rate_per_minute=6000)
+    zoho_sandbox.add_item(sku="TOMB45-001", stock={"Head Office": 10})
+    return ConnectorAccountFactory(
+        api_base_url=zoho_sandbox.api_url,
+        auth_base_url=zoho_sandbox.url,
+        settings={
+            "organization_id": zoho_sandbox.organization_id,
+            "location_id": zoho_sandbox.location_id("Head Office"),
+            "rate_limit_per_minute": 6000,
+        },
+        credentials={
+            "client_id": zoho_sandbox.client_id,
+            "client_secret": zoho_sandbox.client_secret,
+            "refresh_token": zoho_sandbox.refresh_token,
+        },
+    )
+
+
+def test_reconciliation_books_what_changed_at_the_partner_and_proves_the_ledger(mirrored, zoho_sandbox):
+    reconcile()
+    zoho_sandbox.adjust_stock("TOMB45-001", "Head Office", -4, notify=False)  # a webhook we never got
+
+    report = reconcile()
+
+    assert report.clean
+    assert report.corrections[str(mirrored)] == 1
+    assert StockLevel.objects.get(warehouse=mirrored.warehouse).on_hand == 6
+    assert all(job.status == SyncJob.Status.SUCCEEDED for job in report.jobs)
+
+
+def test_the_command_reports_a_ledger_that_does_not_add_up(mirrored, channel_with, listing_for):
+    reconcile()
+    level = StockLevel.objects.get(warehouse=mirrored.warehouse)
+    channel = channel_with(mirrored.warehouse)
+    listing_for(channel, level.variant)
+    reservations.reserve(channel=channel, order_ref="A-1", lines=[reservations.LineRequest(level.variant, 2)])
+    StockLevel.objects.filter(pk=level.pk).update(reserved=3)  # drifted outside the services
+
+    with pytest.raises(CommandError):
+        call_command("reconcile")
+
+    assert reconcile().reserved_mismatches == [
+        f"{level.variant.sku} @ {mirrored.warehouse.code}: reserved 3, active lines 2"
+    ]
+    assert not StockMovement.objects.filter(reason="sync_correction", quantity__lt=0).exists()
