@@ -53,8 +53,12 @@ class AmazonConnector:
         self.feed_wait_seconds = float(account.settings.get("feed_wait_seconds", 600))
 
     def _limiter(self, operation: str) -> RateLimiter:
+        """Amazon's bucket less a token of burst and 5% of rate: a slot is taken before the call's login,
+        so a late first call must not let the burst's last one land inside Amazon's refill time."""
         rate, burst = QUOTAS[operation]
-        return RateLimiter(f"amazon:{self.seller_id}:{operation}", RateLimit(capacity=burst, per_second=rate * 0.95))
+        return RateLimiter(
+            f"amazon:{self.seller_id}:{operation}", RateLimit(capacity=max(1, burst - 1), per_second=rate * 0.95)
+        )
 
     def test_connection(self) -> str:
         self._summaries_page(None)
