@@ -654,3 +654,35 @@ class CpuMeter:
     def line(self) -> str:
         parts = ", ".join(f"{name} {share * 100:.0f}%" for name, share in self.shares.items())
         return f"{self.machine * 100:.0f}% of {CPU_COUNT * 100}% busy: {parts}"
+
+
+# --- processes the scripts start --------------------------------------------------------------
+
+
+def status_kb(field: str = "VmRSS") -> int:
+    """A memory figure of this process from /proc/self/status, in KB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    fields = {}
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+    return fields
+
+
+def serve_sandbox(arguments: list[str]) -> int:
+    """``manage.py run_sandbox <arguments>``, under this module's name (see SandboxProcess)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("run_sandbox", *arguments)
+    return 0

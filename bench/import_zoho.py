@@ -92,15 +92,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --- the measured worker (a separate process: python -m bench.import_zoho --worker JOB_ID) -------
 
 
-def _status_kb(field: str = "VmRSS") -> int:
-    """A memory figure of this process from /proc/self/status, in KB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    return 0
-
-
 def worker_main(job_id: int) -> int:
     """Run one sync job as a worker would, timing its parts from outside the app's code.
 
@@ -116,7 +107,7 @@ def worker_main(job_id: int) -> int:
     from connectors.sync import run_sync_job
 
     setup_seconds = time.perf_counter() - began
-    rss_after_setup = _status_kb()
+    rss_after_setup = h.status_kb()
     parts = dict.fromkeys(("limiter_wait", "calls", "upsert", "snapshots", "record_page"), 0.0)
     calls: list[dict] = []
     pages: list[dict] = []
@@ -169,7 +160,7 @@ def worker_main(job_id: int) -> int:
         finally:
             now = time.perf_counter()
             parts["record_page"] += now - started
-            pages.append({"at": now - job_began[0], "items": processed, "rss_kb": _status_kb()})
+            pages.append({"at": now - job_began[0], "items": processed, "rss_kb": h.status_kb()})
 
     partner_http.RateLimiter.acquire = timed_acquire
     partner_http.PartnerClient.request = timed_request
@@ -188,7 +179,7 @@ def worker_main(job_id: int) -> int:
         "rss_after_setup_kb": rss_after_setup,
         # VmHWM, not ru_maxrss: Linux carries the pre-exec image's peak (the forking parent's RSS) into
         # ru_maxrss, while VmHWM belongs to this process's own address space
-        "hwm_kb": _status_kb("VmHWM"),
+        "hwm_kb": h.status_kb("VmHWM"),
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "parts": parts,
         "calls": calls,
@@ -365,15 +356,6 @@ def queue_full_sync(account) -> int:
 # --- running the worker ------------------------------------------------------------------------------
 
 
-def _proc_status(pid: int) -> dict[str, str]:
-    fields = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            fields[name] = value.strip()
-    return fields
-
-
 def run_worker(job_id: int, *, env: dict, db_name: str, sandbox: SandboxProcess, max_seconds: float):
     """The worker process: returns (its result dict, wall seconds, CPU meter, polled VmHWM KB)."""
     out_dir = tempfile.mkdtemp(prefix="stockpool-bench-worker-")
@@ -396,7 +378,7 @@ def run_worker(job_id: int, *, env: dict, db_name: str, sandbox: SandboxProcess,
         deadline = time.monotonic() + max_seconds
         with meter:
             while True:
-                status = _proc_status(process.pid)
+                status = h.proc_status(process.pid)
                 if "VmHWM" in status:
                     hwm = max(hwm, int(status["VmHWM"].split()[0]))
                 if not status or status.get("State", "").startswith("Z"):  # exited, not yet reaped
@@ -668,23 +650,12 @@ def run_scenario(args, *, skus: int, title: str, cache_prefix: str, django_ready
     return summary, problems
 
 
-def serve_sandbox(arguments: list[str]) -> int:
-    """``manage.py run_sandbox <arguments>``, under this module's name (see SandboxProcess)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("run_sandbox", *arguments)
-    return 0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker is not None:
         return worker_main(args.worker)
     if args.serve_sandbox:
-        return serve_sandbox(args.serve_sandbox)
+        return h.serve_sandbox(args.serve_sandbox)
     tag = h.run_tag()
     cache_prefix = f"stockpool_bench_{tag}"
     h.say(h.background_load())

@@ -124,15 +124,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --- the measured worker (a separate process: python -m bench.publish_amazon --worker) -------------
 
 
-def _status_kb(field: str = "VmRSS") -> int:
-    """A memory figure of this process from /proc/self/status, in KB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    return 0
-
-
 def worker_main(single_patches: bool) -> int:
     """``connectors.outbox.deliver_due()`` once, as the relay task runs it, timing its parts from outside.
 
@@ -151,7 +142,7 @@ def worker_main(single_patches: bool) -> int:
     from connectors import http as partner_http
 
     setup_seconds = time.perf_counter() - began
-    rss_after_setup = _status_kb()
+    rss_after_setup = h.status_kb()
     parts = dict.fromkeys(
         ("claim", "push_batch", "await_report", "limiter_wait", "calls", "upload", "download", "mark", "single"),
         0.0,
@@ -221,7 +212,7 @@ def worker_main(single_patches: bool) -> int:
         "deliver_seconds": deliver_seconds,
         "rss_after_setup_kb": rss_after_setup,
         # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into the child's ru_maxrss
-        "hwm_kb": _status_kb("VmHWM"),
+        "hwm_kb": h.status_kb("VmHWM"),
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "parts": parts,
         "calls": calls,
@@ -312,17 +303,6 @@ class SandboxProcess:
                 self.process.kill()
                 self.process.wait(timeout=5)
         shutil.rmtree(self._log_dir, ignore_errors=True)
-
-
-def serve_sandbox(arguments: list[str]) -> int:
-    """``manage.py run_sandbox <arguments>``, under this module's name (see SandboxProcess)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("run_sandbox", *arguments)
-    return 0
 
 
 def flush_redis(redis_url: str) -> int:
@@ -476,15 +456,6 @@ def queued_publications(account, channel, listings: int) -> tuple[dict[str, int]
 # --- running the worker ----------------------------------------------------------------------------
 
 
-def _proc_status(pid: int) -> dict[str, str]:
-    fields = {}
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            fields[name] = value.strip()
-    return fields
-
-
 def run_worker(*, single_patches: bool, env: dict, db_name: str, sandbox: SandboxProcess, max_seconds: float):
     """The delivering process: returns (its result dict, wall seconds of its life, CPU meter, polled VmHWM KB)."""
     out_dir = tempfile.mkdtemp(prefix="stockpool-bench-publisher-")
@@ -509,7 +480,7 @@ def run_worker(*, single_patches: bool, env: dict, db_name: str, sandbox: Sandbo
         deadline = time.monotonic() + max_seconds
         with meter:
             while True:
-                status = _proc_status(process.pid)
+                status = h.proc_status(process.pid)
                 if "VmHWM" in status:
                     hwm = max(hwm, int(status["VmHWM"].split()[0]))
                 if not status or status.get("State", "").startswith("Z"):  # exited, not yet reaped
@@ -830,7 +801,7 @@ def main(argv=None) -> int:
     if args.worker:
         return worker_main(args.single_patches)
     if args.serve_sandbox:
-        return serve_sandbox(args.serve_sandbox)
+        return h.serve_sandbox(args.serve_sandbox)
     cache_prefix = f"stockpool_bench_{h.run_tag()}"
     h.say(h.background_load())
     started = time.perf_counter()
