@@ -143,34 +143,48 @@ def _zoho_client(account: ConnectorAccount) -> PartnerClient:
 
 
 def _mint_zoho_token(account: ConnectorAccount) -> tuple[str, int]:
-    """Zoho's refresh grant, with its quirks: a bad refresh token is HTTP 200 ``{"error": "invalid_code"}``."""
-    credentials = account.credentials
+    """Zoho's refresh grant, with its quirks: a bad refresh token is HTTP 200 ``{"error": "invalid_code"}``,
+    throttled minting a 400 ``Access Denied``."""
+    return _refresh_grant(
+        "Zoho accounts server",
+        f"{account.auth_base_url.rstrip('/')}/oauth/v2/token",
+        account.credentials,
+        throttled=lambda response, body: response.status_code == 400 and body.get("error") == "Access Denied",
+    )
+
+
+def _refresh_grant(who: str, url: str, credentials: dict, *, throttled) -> tuple[str, int]:
+    """An OAuth refresh grant, as a form body: secrets never travel in a URL, which proxies and
+    debug logs record. Returns (access token, seconds it lives)."""
     try:
         response = requests.post(
-            f"{account.auth_base_url.rstrip('/')}/oauth/v2/token",
-            params={
+            url,
+            data={
+                "grant_type": "refresh_token",
                 "refresh_token": credentials.get("refresh_token", ""),
                 "client_id": credentials.get("client_id", ""),
                 "client_secret": credentials.get("client_secret", ""),
-                "grant_type": "refresh_token",
             },
             timeout=TOKEN_TIMEOUT,
         )
     except requests.RequestException as error:
-        raise PartnerUnavailable(f"Zoho accounts server: {type(error).__name__}") from error
+        raise PartnerUnavailable(f"{who}: {type(error).__name__}") from error
     if response.status_code >= 500:
-        raise PartnerUnavailable(f"Zoho accounts server answered {response.status_code}.")
+        raise PartnerUnavailable(f"{who} answered {response.status_code}.")
     try:
         body = response.json()
     except ValueError as error:
         raise PartnerMalformedResponse(
-            f"Zoho accounts server answered {response.status_code} with a body that is not JSON."
+            f"{who} answered {response.status_code} with a body that is not JSON."
         ) from error
-    if response.status_code == 400 and body.get("error") == "Access Denied":
-        raise PartnerRateLimited(f"Zoho refused to mint a token: {body.get('error_description', '')}", retry_after=60)
+    if throttled(response, body):
+        raise PartnerRateLimited(
+            f"{who} is throttling token requests: {body.get('error_description', '')}", retry_after=60
+        )
     if "access_token" not in body:
         raise PartnerAuthError(
-            f"Zoho refused the refresh token ({body.get('error') or response.status_code}); reconnect the account."
+            f"{who} refused the refresh token ({body.get('error') or response.status_code}: "
+            f"{body.get('error_description', '')}); reconnect the account."
         )
     return body["access_token"], int(body.get("expires_in", 3600))
 
@@ -215,35 +229,13 @@ def _amazon_client(account: ConnectorAccount) -> PartnerClient:
 
 
 def _mint_lwa_token(account: ConnectorAccount) -> tuple[str, int]:
-    """Login with Amazon's refresh grant (form-encoded); errors are ``{"error": "invalid_grant", ...}``."""
-    credentials = account.credentials
-    try:
-        response = requests.post(
-            f"{account.auth_base_url.rstrip('/')}/auth/o2/token",
-            data={
-                "grant_type": "refresh_token",
-                "refresh_token": credentials.get("refresh_token", ""),
-                "client_id": credentials.get("client_id", ""),
-                "client_secret": credentials.get("client_secret", ""),
-            },
-            timeout=TOKEN_TIMEOUT,
-        )
-    except requests.RequestException as error:
-        raise PartnerUnavailable(f"Login with Amazon: {type(error).__name__}") from error
-    if response.status_code >= 500:
-        raise PartnerUnavailable(f"Login with Amazon answered {response.status_code}.")
-    try:
-        body = response.json()
-    except ValueError as error:
-        raise PartnerMalformedResponse("Login with Amazon answered with a body that is not JSON.") from error
-    if response.status_code == 429:
-        raise PartnerRateLimited("Login with Amazon is throttling token requests.", retry_after=5)
-    if "access_token" not in body:
-        raise PartnerAuthError(
-            f"Login with Amazon refused the refresh token ({body.get('error') or response.status_code}: "
-            f"{body.get('error_description', '')}); reconnect the account."
-        )
-    return body["access_token"], int(body.get("expires_in", 3600))
+    """Login with Amazon's refresh grant; errors are ``{"error": "invalid_grant", ...}``."""
+    return _refresh_grant(
+        "Login with Amazon",
+        f"{account.auth_base_url.rstrip('/')}/auth/o2/token",
+        account.credentials,
+        throttled=lambda response, body: response.status_code == 429,
+    )
 
 
 def _medusa_client(account: ConnectorAccount) -> PartnerClient:

@@ -48,10 +48,11 @@ class TestIntake:
         assert event.event_id.startswith("sha256:")
 
     @pytest.mark.parametrize("header", [{}, {"X-Stockpool-Secret": "wrong"}, {"X-Stockpool-Secret": SECRET + "x"}])
-    def test_a_bad_or_missing_secret_is_401_and_nothing_is_stored(self, client, zoho, header):
+    def test_a_bad_or_missing_secret_is_401_logged_and_nothing_is_stored(self, client, zoho, header, caplog):
         response = post(client, zoho, b'{"item": {}}', **header)
 
         assert response.status_code == 401
+        assert f"Webhook for {zoho} refused" in caplog.text
         assert response.json()["error"]["code"] == "authentication_failed"
         assert not WebhookEvent.objects.exists()
 

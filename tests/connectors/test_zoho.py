@@ -1,5 +1,6 @@
 """The Zoho Inventory connector against the Zoho sandbox, over real HTTP."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -160,6 +161,25 @@ class TestAuth:
         full_sync(account)
 
         assert len(zoho_sandbox.logged_requests("POST", "/oauth/v2/token")) == 1
+
+    def test_credentials_never_reach_a_url_or_a_log(self, account, zoho_sandbox, caplog):
+        zoho_sandbox.seed(items=3)
+        caplog.set_level(logging.DEBUG)  # urllib3 logs every request line at DEBUG
+
+        services.test_connection(account)
+        full_sync(account)
+        zoho_sandbox.revoke_tokens(refresh_token=True)
+        from django.core.cache import cache
+
+        cache.clear()
+        services.test_connection(account)  # a failure path logs too
+
+        (mint, *_) = zoho_sandbox.logged_requests("POST", "/oauth/v2/token")
+        assert not mint.query  # the grant travels in the body
+        for secret in (zoho_sandbox.client_secret, zoho_sandbox.refresh_token):
+            assert secret not in caplog.text
+        account.refresh_from_db()
+        assert zoho_sandbox.client_secret not in account.last_error
 
     def test_expired_token_is_refreshed_on_401(self, account, zoho_sandbox):
         assert services.test_connection(account)[0]
