@@ -39,6 +39,17 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "a key still in flight is 409 `idempotency_key_in_flight`. Kept at least 24 h.",
 )
 NOT_FOUND = _error("`not_found`: no such reservation on this channel")
+#: What a call that holds stock may answer besides its success and its 400.
+HOLDING_ERRORS = {
+    401: UNAUTHORIZED,
+    409: _error(
+        "`insufficient_stock` (details: sku, requested, available per short SKU), "
+        "`order_ref_conflict` or `idempotency_key_in_flight`"
+    ),
+    422: _error("`idempotency_key_mismatch`"),
+    429: THROTTLED,
+    503: _error("`lock_contention`: retry"),
+}
 
 
 class _Replayed(Exception):
@@ -183,14 +194,7 @@ class PosCheckView(ChannelAPIView):
         201: ReservationOutput,
         200: OpenApiResponse(ReservationOutput, description="A repeat of a known sale_id: the first sale"),
         400: _error("`invalid` or `unknown_sku`"),
-        401: UNAUTHORIZED,
-        409: _error(
-            "`insufficient_stock` (details: sku, requested, available per short SKU), "
-            "`order_ref_conflict` or `idempotency_key_in_flight`"
-        ),
-        422: _error("`idempotency_key_mismatch`"),
-        429: THROTTLED,
-        503: _error("`lock_contention`: retry"),
+        **HOLDING_ERRORS,
     },
 )
 class PosSaleView(ChannelAPIView):
@@ -220,14 +224,7 @@ class PosSaleView(ChannelAPIView):
         201: ReservationOutput,
         200: OpenApiResponse(ReservationOutput, description="A repeat of a known order_ref with the same items"),
         400: _error("`invalid` (zero, negative, non-integer or huge quantities; bad ttl) or `unknown_sku`"),
-        401: UNAUTHORIZED,
-        409: _error(
-            "`insufficient_stock` (details: sku, requested, available per short SKU), "
-            "`order_ref_conflict` or `idempotency_key_in_flight`"
-        ),
-        422: _error("`idempotency_key_mismatch`"),
-        429: THROTTLED,
-        503: _error("`lock_contention`: retry"),
+        **HOLDING_ERRORS,
     },
 )
 class ReservationCreateView(ChannelAPIView):
