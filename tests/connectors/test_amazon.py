@@ -9,11 +9,12 @@ from connectors import outbox, services
 from connectors.amazon import FEED_THRESHOLD
 from connectors.clients import client_for
 from connectors.http import PartnerAuthError
-from connectors.models import Kind, OutboundMessage, SyncConflict, SyncJob
+from connectors.models import OutboundMessage, SyncConflict, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory import services as stock
-from inventory.models import StockLevel, Warehouse
-from tests.factories import ConnectorAccountFactory, VariantFactory, WarehouseFactory
+from inventory.models import StockLevel
+from tests.connectors.accounts import amazon_account
+from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,26 +23,7 @@ pytestmark = pytest.mark.django_db
 def marketplace(amazon_sandbox, warehouse, channel_with):
     """The amazon-us channel drawing from our warehouse, its FBA warehouse mirrored, and the account."""
     channel = channel_with(warehouse, code="amazon-us", kind="marketplace")
-    fba = WarehouseFactory(code="amazon-fba-us", system_of_record=Warehouse.SystemOfRecord.AMAZON_FBA)
-    account = ConnectorAccountFactory(
-        kind=Kind.AMAZON_SP_API,
-        name="Amazon US",
-        warehouse=fba,
-        channel=channel,
-        api_base_url=amazon_sandbox.api_url,
-        auth_base_url=amazon_sandbox.url,
-        settings={
-            "seller_id": amazon_sandbox.seller_id,
-            "marketplace_id": amazon_sandbox.marketplace_id,
-            "feed_poll_seconds": 0.05,
-        },
-        credentials={
-            "client_id": amazon_sandbox.client_id,
-            "client_secret": amazon_sandbox.client_secret,
-            "refresh_token": amazon_sandbox.refresh_token,
-        },
-    )
-    return account
+    return amazon_account(amazon_sandbox, channel, feed_poll_seconds=0.05)
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from django.utils import timezone
 
 from connectors import outbox, services
 from connectors.clients import client_for
-from connectors.models import ExternalRef, Kind, OutboundMessage, SyncJob
+from connectors.models import ExternalRef, OutboundMessage, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory import services as stock
-from inventory.models import StockLevel, StockMovement, Variant, Warehouse
+from inventory.models import StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
-from tests.factories import ConnectorAccountFactory
+from tests.connectors.accounts import cin7_account
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +20,7 @@ SHOP = "Retail Store"
 
 @pytest.fixture
 def account(cin7_sandbox):
-    cin7_sandbox.configure(rate_per_minute=6000)
-    return ConnectorAccountFactory(
-        kind=Kind.CIN7_CORE,
-        name="Cin7 BookBarber",
-        api_base_url=cin7_sandbox.api_url,
-        warehouse__system_of_record=Warehouse.SystemOfRecord.CIN7_CORE,
-        settings={"location": SHOP, "customer": cin7_sandbox.customer_name, "rate_limit_per_minute": 6000},
-        credentials={"account_id": cin7_sandbox.account_id, "application_key": cin7_sandbox.application_key},
-    )
+    return cin7_account(cin7_sandbox)
 
 
 def full_sync(account) -> SyncJob:

@@ -5,29 +5,15 @@ from connectors.models import SyncJob
 from connectors.reconcile import reconcile
 from inventory.models import StockLevel, StockMovement
 from reservations import services as reservations
-from tests.factories import ConnectorAccountFactory
+from tests.connectors.accounts import zoho_account
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def mirrored(zoho_sandbox):
-    zoho_sandbox.configure(rate_per_minute=6000)
     zoho_sandbox.add_item(sku="TOMB45-001", stock={"Head Office": 10})
-    return ConnectorAccountFactory(
-        api_base_url=zoho_sandbox.api_url,
-        auth_base_url=zoho_sandbox.url,
-        settings={
-            "organization_id": zoho_sandbox.organization_id,
-            "location_id": zoho_sandbox.location_id("Head Office"),
-            "rate_limit_per_minute": 6000,
-        },
-        credentials={
-            "client_id": zoho_sandbox.client_id,
-            "client_secret": zoho_sandbox.client_secret,
-            "refresh_token": zoho_sandbox.refresh_token,
-        },
-    )
+    return zoho_account(zoho_sandbox)
 
 
 def test_reconciliation_books_what_changed_at_the_partner_and_proves_the_ledger(mirrored, zoho_sandbox):

@@ -6,29 +6,16 @@ from rest_framework.test import APIClient
 
 from connectors.models import ConnectorAccount, Kind, SyncJob
 from connectors.sync import run_sync_job
-from tests.factories import ConnectorAccountFactory, UserFactory
+from tests.connectors.accounts import zoho_account
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def account(zoho_sandbox):
-    zoho_sandbox.configure(rate_per_minute=6000)
     zoho_sandbox.seed(items=12)
-    return ConnectorAccountFactory(
-        api_base_url=zoho_sandbox.api_url,
-        auth_base_url=zoho_sandbox.url,
-        settings={
-            "organization_id": zoho_sandbox.organization_id,
-            "location_id": zoho_sandbox.location_id("Head Office"),
-            "rate_limit_per_minute": 6000,
-        },
-        credentials={
-            "client_id": zoho_sandbox.client_id,
-            "client_secret": zoho_sandbox.client_secret,
-            "refresh_token": zoho_sandbox.refresh_token,
-        },
-    )
+    return zoho_account(zoho_sandbox)
 
 
 def staff_api(*codenames):

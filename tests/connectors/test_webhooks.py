@@ -12,8 +12,9 @@ import pytest
 from connectors import signing, webhooks
 from connectors.models import Kind, SyncConflict, WebhookEvent
 from connectors.sync import run_sync_job, start_sync
-from inventory.models import StockLevel, StockMovement, Warehouse
+from inventory.models import StockLevel, StockMovement
 from reservations.models import Reservation
+from tests.connectors.accounts import amazon_account, cin7_account, zoho_account
 from tests.factories import ConnectorAccountFactory, VariantFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,6 @@ class TestProcessing:
     def test_a_zoho_item_event_refreshes_that_item_through_the_double_count_rule(
         self, client, zoho_sandbox, webhook_receiver
     ):
-        zoho_sandbox.configure(rate_per_minute=6000)
         account = _zoho_account(zoho_sandbox)
         zoho_sandbox.add_item(sku="TOMB45-001", stock={"Head Office": 10})
         run_sync_job(start_sync(account, "full")[0].pk)
@@ -160,7 +160,6 @@ class TestProcessing:
         assert (correction.quantity, correction.reason) == (-3, "sync_correction")
 
     def test_a_cin7_stock_event_updates_the_level(self, client, cin7_sandbox, webhook_receiver):
-        cin7_sandbox.configure(rate_per_minute=6000)
         account = _cin7_account(cin7_sandbox)
         cin7_sandbox.add_item(sku="CLIPPER-1", stock={"Retail Store": 4})
         run_sync_job(start_sync(account, "full")[0].pk)
@@ -269,7 +268,6 @@ class TestProcessing:
         assert "GHOST" in event.last_error
 
     def test_a_partner_outage_fails_the_event_and_a_replay_processes_it(self, client, zoho_sandbox):
-        zoho_sandbox.configure(rate_per_minute=6000)
         account = _zoho_account(zoho_sandbox)
         zoho_sandbox.add_item(sku="TOMB45-001", stock={"Head Office": 10})
         item_id = zoho_sandbox.item("TOMB45-001")["item_id"]
@@ -289,37 +287,11 @@ class TestProcessing:
 
 
 def _zoho_account(sandbox):
-    account = ConnectorAccountFactory(
-        api_base_url=sandbox.api_url,
-        auth_base_url=sandbox.url,
-        settings={
-            "organization_id": sandbox.organization_id,
-            "location_id": sandbox.location_id("Head Office"),
-            "rate_limit_per_minute": 6000,
-            "circuit_fail_max": 50,
-        },
-        credentials={
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "refresh_token": sandbox.refresh_token,
-        },
-    )
-    account.webhook_secret = SECRET
-    account.save()
-    return account
+    return zoho_account(sandbox, webhook_secret=SECRET)
 
 
 def _cin7_account(sandbox):
-    account = ConnectorAccountFactory(
-        kind=Kind.CIN7_CORE,
-        api_base_url=sandbox.api_url,
-        warehouse__system_of_record=Warehouse.SystemOfRecord.CIN7_CORE,
-        settings={"location": "Retail Store", "rate_limit_per_minute": 6000},
-        credentials={"account_id": sandbox.account_id, "application_key": sandbox.application_key},
-    )
-    account.webhook_secret = SECRET
-    account.save()
-    return account
+    return cin7_account(sandbox, webhook_secret=SECRET)
 
 
 def _amazon_account(sandbox, channel_warehouse=None):
@@ -330,75 +302,4 @@ def _amazon_account(sandbox, channel_warehouse=None):
     )
     if channel_warehouse is not None:
         channel.warehouse_links.create(warehouse=channel_warehouse, priority=0)
-    account = ConnectorAccountFactory(
-        kind=Kind.AMAZON_SP_API,
-        warehouse=WarehouseFactory(code="amazon-fba-us", system_of_record=Warehouse.SystemOfRecord.AMAZON_FBA),
-        channel=channel,
-        api_base_url=sandbox.api_url,
-        auth_base_url=sandbox.url,
-        settings={"seller_id": sandbox.seller_id, "marketplace_id": sandbox.marketplace_id},
-        credentials={
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "refresh_token": sandbox.refresh_token,
-        },
-    )
-    account.webhook_secret = SECRET
-    account.save()
-    return account
-
-
-def test_events_never_queued_are_found_by_the_sweep():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import WebhookEventFactory
-
-    old, _fresh, done = WebhookEventFactory.create_batch(3)
-    WebhookEvent.objects.filter(pk__in=[old.pk, done.pk]).update(received_at=timezone.now() - timedelta(minutes=5))
-    WebhookEvent.objects.filter(pk=done.pk).update(status=WebhookEvent.Status.PROCESSED)
-
-    assert list(webhooks.unqueued_events()) == [old]
-
-
-def test_end_to_end_a_cin7_stock_change_reaches_amazon_and_medusa(
-    client, cin7_sandbox, amazon_sandbox, medusa_sandbox, webhook_receiver, listing_for
-):
-    """A clerk changes stock in Cin7; its webhook comes in; the new figure is published to both storefronts."""
-    from connectors import outbox
-
-    cin7_sandbox.configure(rate_per_minute=6000)
-    cin7 = _cin7_account(cin7_sandbox)
-    cin7_sandbox.add_item(sku="SHARED-1", stock={"Retail Store": 4})
-    run_sync_job(start_sync(cin7, "full")[0].pk)
-    variant = StockLevel.objects.get(warehouse=cin7.warehouse).variant
-    amazon = _amazon_account(amazon_sandbox, channel_warehouse=cin7.warehouse)
-    listing_for(amazon.channel, variant)
-    amazon_sandbox.add_listing("SHARED-1", quantity=4)
-    medusa_channel = amazon.channel.__class__.objects.create(
-        organization=amazon.channel.organization, code="medusa-store", name="Medusa", kind="storefront"
-    )
-    medusa_channel.warehouse_links.create(warehouse=cin7.warehouse, priority=0)
-    listing_for(medusa_channel, variant)
-    medusa_sandbox.add_inventory_item("SHARED-1", stock={"US Warehouse": 4})
-    ConnectorAccountFactory(
-        kind=Kind.MEDUSA,
-        warehouse=None,
-        channel=medusa_channel,
-        api_base_url=medusa_sandbox.api_url,
-        settings={"location_id": medusa_sandbox.location_ids["US Warehouse"]},
-        credentials={"secret_key": medusa_sandbox.secret_key},
-    )
-    cin7_sandbox.configure_webhook(webhook_receiver.url, headers={"verification-token": SECRET})
-
-    cin7_sandbox.set_stock("SHARED-1", "Retail Store", 11)  # a delivery booked in Cin7
-    delivery = next(d for d in webhook_receiver.wait_for(1) if d.body.startswith(b"["))
-    assert replay(client, cin7, delivery).status_code == 202
-    webhooks.process_event(WebhookEvent.objects.get().pk)
-    outbox.deliver_due()
-
-    assert amazon_sandbox.mfn_quantity("SHARED-1") == 11
-    assert medusa_sandbox.stock("SHARED-1", "US Warehouse") == 11
-    assert not amazon_sandbox.spec_violations()
-    assert not medusa_sandbox.spec_violations()
+    return amazon_account(sandbox, channel, webhook_secret=SECRET)

@@ -21,7 +21,7 @@ from connectors.sync import run_sync_job, start_sync
 from inventory.models import Category, StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
-from tests.factories import ConnectorAccountFactory
+from tests.connectors.accounts import zoho_account
 
 pytestmark = pytest.mark.django_db
 
@@ -30,23 +30,7 @@ HEAD_OFFICE = "Head Office"
 
 @pytest.fixture
 def account(zoho_sandbox):
-    zoho_sandbox.configure(rate_per_minute=6000)
-    return ConnectorAccountFactory(
-        api_base_url=zoho_sandbox.api_url,
-        auth_base_url=zoho_sandbox.url,
-        settings={
-            "organization_id": zoho_sandbox.organization_id,
-            "location_id": zoho_sandbox.location_id(HEAD_OFFICE),
-            "customer_id": zoho_sandbox.customer_id,
-            "rate_limit_per_minute": 6000,
-            "circuit_fail_max": 50,
-        },
-        credentials={
-            "client_id": zoho_sandbox.client_id,
-            "client_secret": zoho_sandbox.client_secret,
-            "refresh_token": zoho_sandbox.refresh_token,
-        },
-    )
+    return zoho_account(zoho_sandbox)
 
 
 def warm_up(account) -> None:
