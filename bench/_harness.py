@@ -12,6 +12,7 @@ gunicorn worker processes with the same DATABASE_URL.
 import argparse
 import contextlib
 import http.client
+import json
 import math
 import os
 import re
@@ -686,3 +687,54 @@ def serve_sandbox(arguments: list[str]) -> int:
     django.setup()
     call_command("run_sandbox", *arguments)
     return 0
+
+
+def run_measured_worker(
+    command: list[str], *, role: str, result_mark: str, env: dict, db_name: str, sandbox, max_seconds: float
+):
+    """Run a benchmark's worker process to its end, watching its CPU and peak memory.
+
+    Returns (the result dict it printed after ``result_mark``, wall seconds, CPU meter, polled VmHWM KB).
+    """
+    out_dir = tempfile.mkdtemp(prefix="stockpool-bench-worker-")
+    out_path, err_path = Path(out_dir) / "stdout", Path(out_dir) / "stderr"
+    process = None
+    try:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            started = time.perf_counter()
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        alive = [process.pid]
+        meter = CpuMeter(
+            {
+                role: lambda: list(alive),
+                "sandbox": lambda: [sandbox.process.pid] if sandbox.process else [],
+                "postgres (bench db)": lambda: postgres_backends(db_name),
+            }
+        )
+        hwm = 0
+        deadline = time.monotonic() + max_seconds
+        with meter:
+            while True:
+                status = proc_status(process.pid)
+                if "VmHWM" in status:
+                    hwm = max(hwm, int(status["VmHWM"].split()[0]))
+                if not status or status.get("State", "").startswith("Z"):  # exited, not yet reaped
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {role} did not finish within {max_seconds:.0f} s; killed")
+                time.sleep(0.1)
+        _, wait_status = os.waitpid(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(wait_status)
+        meter.shares = {("bench process" if k == "load generator" else k): v for k, v in meter.shares.items()}
+        output = out_path.read_text(errors="replace")
+        lines = [line for line in output.splitlines() if line.startswith(result_mark)]
+        if process.returncode != 0 or not lines:
+            tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"the worker exited with {process.returncode}:\n{tail}")
+        return json.loads(lines[-1][len(result_mark) :]), wall, meter, hwm
+    finally:
+        if process is not None and process.returncode is None:  # an error or a deadline: stop our worker
+            process.kill()
+            process.wait(timeout=10)
+        shutil.rmtree(out_dir, ignore_errors=True)

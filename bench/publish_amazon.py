@@ -458,51 +458,18 @@ def queued_publications(account, channel, listings: int) -> tuple[dict[str, int]
 
 def run_worker(*, single_patches: bool, env: dict, db_name: str, sandbox: SandboxProcess, max_seconds: float):
     """The delivering process: returns (its result dict, wall seconds of its life, CPU meter, polled VmHWM KB)."""
-    out_dir = tempfile.mkdtemp(prefix="stockpool-bench-publisher-")
-    out_path, err_path = Path(out_dir) / "stdout", Path(out_dir) / "stderr"
     command = [str(h.VENV_BIN / "python"), "-m", "bench.publish_amazon", "--worker"]
     if single_patches:
         command.append("--single-patches")
-    process = None
-    try:
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            started = time.perf_counter()
-            process = subprocess.Popen(command, cwd=h.ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        alive = [process.pid]
-        meter = h.CpuMeter(
-            {
-                "delivering worker": lambda: list(alive),
-                "sandbox": lambda: [sandbox.process.pid] if sandbox.process else [],
-                "postgres (bench db)": lambda: h.postgres_backends(db_name),
-            }
-        )
-        hwm = 0
-        deadline = time.monotonic() + max_seconds
-        with meter:
-            while True:
-                status = h.proc_status(process.pid)
-                if "VmHWM" in status:
-                    hwm = max(hwm, int(status["VmHWM"].split()[0]))
-                if not status or status.get("State", "").startswith("Z"):  # exited, not yet reaped
-                    break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the delivery did not finish within {max_seconds:.0f} s; worker killed")
-                time.sleep(0.1)
-        _, wait_status = os.waitpid(process.pid, 0)
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(wait_status)
-        meter.shares = {("bench process" if k == "load generator" else k): v for k, v in meter.shares.items()}
-        output = out_path.read_text(errors="replace")
-        lines = [line for line in output.splitlines() if line.startswith(RESULT_MARK)]
-        if process.returncode != 0 or not lines:
-            tail = "\n".join(err_path.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"the worker exited with {process.returncode}:\n{tail}")
-        return json.loads(lines[-1][len(RESULT_MARK) :]), wall, meter, hwm
-    finally:
-        if process is not None and process.returncode is None:  # an error or the deadline: stop our worker
-            process.kill()
-            process.wait(timeout=10)
-        shutil.rmtree(out_dir, ignore_errors=True)
+    return h.run_measured_worker(
+        command,
+        role="delivering worker",
+        result_mark=RESULT_MARK,
+        env=env,
+        db_name=db_name,
+        sandbox=sandbox,
+        max_seconds=max_seconds,
+    )
 
 
 # --- the calls, as the sandbox logged them -----------------------------------------------------------
