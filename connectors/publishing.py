@@ -14,6 +14,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncConflict
+from connectors.outbox import kick_relay
 from inventory.models import ChannelListing
 
 PUBLISHING_KINDS = (Kind.AMAZON_SP_API, Kind.MEDUSA)
@@ -75,8 +76,6 @@ def record_publications(sender, listings, **kwargs) -> None:
                 last_error="",
             )
     OutboundMessage.objects.bulk_create(new)
-    from connectors.outbox import kick_relay
-
     transaction.on_commit(kick_relay)
 
 
@@ -85,13 +84,7 @@ def republish(account: ConnectorAccount, listing_id: int) -> None:
     OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing_id)).exclude(
         status=OutboundMessage.Status.SENDING
     ).update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now(), attempts=0)
-    transaction.on_commit(_kick)
-
-
-def _kick() -> None:
-    from connectors.outbox import kick_relay
-
-    kick_relay()
+    transaction.on_commit(kick_relay)
 
 
 @transaction.atomic
