@@ -30,10 +30,13 @@ class ConnectorAccountForm(forms.ModelForm):
         max_length=300, required=False, assume_scheme="https", help_text="Blank: the partner's real OAuth server."
     )
     webhook_secret = _secret_field("Webhook secret")
-    # One write-only field per credential any partner kind needs, declared here so the admin's fieldsets can name them.
-    locals().update(
-        {f"credential_{name}": _secret_field(name.replace("_", " ").capitalize()) for name in CREDENTIAL_FIELDS}
-    )
+    # One write-only field per credential any partner kind needs (REQUIRED_CREDENTIALS).
+    credential_account_id = _secret_field("Account id (Cin7)")
+    credential_application_key = _secret_field("Application key (Cin7)")
+    credential_client_id = _secret_field("Client id (Zoho, Amazon)")
+    credential_client_secret = _secret_field("Client secret (Zoho, Amazon)")
+    credential_refresh_token = _secret_field("Refresh token (Zoho, Amazon)")
+    credential_secret_key = _secret_field("Secret API key (Medusa)")
 
     class Meta:
         model = ConnectorAccount

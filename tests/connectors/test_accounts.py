@@ -174,3 +174,11 @@ def test_the_rate_limiter_is_shared_by_concurrent_callers():
 
     in_window = [t for t in granted if t <= deadline]
     assert 5 + 20 * 0.8 <= len(in_window) <= 5 + 20 * 1.0 + 2
+
+
+def test_the_admin_form_has_a_field_for_every_credential_a_partner_needs():
+    from connectors.admin import ConnectorAccountForm
+    from connectors.models import REQUIRED_CREDENTIALS
+
+    needed = {f"credential_{name}" for names in REQUIRED_CREDENTIALS.values() for name in names}
+    assert needed <= set(ConnectorAccountForm.base_fields)
