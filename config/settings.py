@@ -160,6 +160,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # 3.1 for its ``webhooks``: the signed events a channel receives (connectors.api.events).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        "connectors.api.events.stock_changed",
+        "connectors.api.events.listing_disabled",
+        "connectors.api.events.listing_enabled",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from connectors import crypto, outbox, services, sync, webhooks
 from connectors.models import (
     REQUIRED_CREDENTIALS,
+    ChannelWebhook,
     ConnectorAccount,
     ExternalRef,
     OutboundMessage,
@@ -261,14 +262,68 @@ class SyncConflictAdmin(admin.ModelAdmin):
         self.message_user(request, f"Resolved {len(open_conflicts)} conflict(s).")
 
 
+class ChannelWebhookForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text=ChannelWebhook._meta.get_field("url").help_text)
+    events = forms.MultipleChoiceField(
+        choices=ChannelWebhook.Event.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=ChannelWebhook.Event.values,
+        help_text="Each is POSTed as JSON signed with Stockpool-Signature; see the API docs' webhooks.",
+    )
+
+    class Meta:
+        model = ChannelWebhook
+        fields = ["channel", "url", "events", "enabled"]
+
+
+@admin.register(ChannelWebhook)
+class ChannelWebhookAdmin(admin.ModelAdmin):
+    """The signing secret is generated here and shown once, like an API key."""
+
+    form = ChannelWebhookForm
+    list_display = ["channel", "url", "enabled", "last_success_at", "last_failure_at", "short_error"]
+    list_filter = ["enabled", "channel"]
+    search_fields = ["url", "channel__code"]
+    list_select_related = ["channel"]
+    readonly_fields = ["last_success_at", "last_failure_at", "last_error", "created_at"]
+    actions = ["rotate_secret"]
+
+    @admin.display(description="last error")
+    def short_error(self, webhook):
+        return webhook.last_error[:80]
+
+    def save_model(self, request, obj, form, change):
+        secret = services.save_channel_webhook(obj)
+        if secret:
+            self._show_secret(request, obj, secret)
+
+    @admin.action(description="Rotate the signing secret", permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        for webhook in queryset.select_related("channel"):
+            self._show_secret(request, webhook, services.rotate_channel_webhook_secret(webhook))
+
+    def _show_secret(self, request, webhook, secret):
+        self.message_user(
+            request,
+            format_html(
+                "Signing secret for {}: <code>{}</code>. Copy it now into the receiving system: "
+                "it will not be shown again.",
+                webhook,
+                secret,
+            ),
+            messages.WARNING,
+        )
+
+
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "account", "kind", "status", "attempts", "next_attempt_at", "delivered_at", "short_error"]
+    list_display = ["id", "destination", "kind", "status", "attempts", "next_attempt_at", "delivered_at", "short_error"]
     list_filter = ["status", "kind", "account"]
     search_fields = ["dedupe_key"]
-    list_select_related = ["account"]
+    list_select_related = ["account", "channel_webhook__channel"]
     readonly_fields = [
         "account",
+        "channel_webhook",
         "kind",
         "status",
         "dedupe_key",

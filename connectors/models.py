@@ -263,9 +263,53 @@ class SyncConflict(models.Model):
         return f"{self.get_field_display()} of {self.variant.sku}: ours {self.local_value}, theirs {self.remote_value}"
 
 
-class OutboundMessage(models.Model):
-    """The outbox: anything to send to a partner, written in the transaction that caused it.
+class ChannelWebhook(models.Model):
+    """A URL of a channel's own (a POS, a storefront) that receives our signed stock events.
 
+    Events are signed with ``Stockpool-Signature`` (``connectors.signing``) using ``secret``,
+    which is generated here and shown once, and go through the outbox like any partner call.
+    """
+
+    class Event(models.TextChoices):
+        STOCK_CHANGED = "stock.changed", "stock.changed: the channel's availability of a SKU changed"
+        LISTING_DISABLED = "listing.disabled", "listing.disabled: a SKU can no longer be sold on the channel"
+        LISTING_ENABLED = "listing.enabled", "listing.enabled: a SKU can be sold on the channel again"
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500, help_text="HTTPS endpoint of the channel's system that receives events.")
+    events = models.JSONField(default=list, help_text="The event types sent to this URL.")
+    secret_encrypted = models.TextField(editable=False)
+    enabled = models.BooleanField(default=True)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel", "url"]
+        constraints = [models.UniqueConstraint(fields=["channel", "url"], name="channelwebhook_unique_url")]
+
+    def __str__(self):
+        return f"{self.channel.code} → {self.url}"
+
+    def clean(self):
+        unknown = set(self.events or []) - set(self.Event.values)
+        if unknown or not self.events:
+            raise ValidationError({"events": f"Choose one or more of {', '.join(self.Event.values)}."})
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt_text(value)
+
+
+class OutboundMessage(models.Model):
+    """The outbox: anything to send to a partner or a channel's webhook, written in the transaction that caused it.
+
+    Each message goes to exactly one destination: a connector ``account`` or a ``channel_webhook``.
     ``stock_effects`` lists what the message will do to the partner's stock once applied
     (``[{"warehouse_id", "variant_id", "quantity"}]``, signed), so that a snapshot taken
     before the partner applied it is not mistaken for an outside change.
@@ -275,6 +319,7 @@ class OutboundMessage(models.Model):
         PUSH_SALE = "push_sale", "Push a sale"
         PUSH_ADJUSTMENT = "push_adjustment", "Push a stock adjustment"
         PUBLISH_QUANTITY = "publish_quantity", "Publish a quantity"
+        CHANNEL_EVENT = "channel_event", "Channel event"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -282,7 +327,12 @@ class OutboundMessage(models.Model):
         DELIVERED = "delivered", "Delivered"
         DEAD = "dead", "Dead-lettered"
 
-    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="outbound_messages")
+    account = models.ForeignKey(
+        ConnectorAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_messages"
+    )
+    channel_webhook = models.ForeignKey(
+        ChannelWebhook, null=True, blank=True, on_delete=models.CASCADE, related_name="outbound_messages"
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     payload = models.JSONField()
     stock_effects = models.JSONField(default=list, blank=True)
@@ -298,13 +348,25 @@ class OutboundMessage(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        constraints = [models.UniqueConstraint(fields=["account", "dedupe_key"], name="outbound_unique_dedupe_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "dedupe_key"], name="outbound_unique_dedupe_key"),
+            models.UniqueConstraint(fields=["channel_webhook", "dedupe_key"], name="outbound_unique_webhook_key"),
+            models.CheckConstraint(
+                condition=Q(account__isnull=False, channel_webhook__isnull=True)
+                | Q(account__isnull=True, channel_webhook__isnull=False),
+                name="outbound_one_destination",
+            ),
+        ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="outbound_due"),
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} to {self.account} ({self.status})"
+        return f"{self.get_kind_display()} to {self.destination} ({self.status})"
+
+    @property
+    def destination(self):
+        return self.account or self.channel_webhook
 
 
 class WebhookEvent(models.Model):

@@ -10,15 +10,16 @@ import json
 import logging
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from connectors.http import CircuitOpen, PartnerError, PartnerRequestError
-from connectors.models import ConnectorAccount, ExternalRef, Kind, OutboundMessage
+from connectors.models import ChannelWebhook, ConnectorAccount, ExternalRef, Kind, OutboundMessage
 from inventory.models import StockMovement, Variant
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,65 @@ def _external_ids(accounts, variant_ids) -> dict[tuple[int, int], str]:
     return {(account_id, variant_id): external_id for account_id, variant_id, external_id in refs}
 
 
+def queue_latest(
+    kind: str,
+    latest: list[tuple[ConnectorAccount | ChannelWebhook, str, dict]],
+    *,
+    same: Callable[[dict, dict], bool],
+) -> None:
+    """Leave one message per (destination, dedupe key) in the outbox, carrying the latest payload.
+
+    A waiting message is rewritten rather than joined by another, so a hundred changes cost one
+    call. One being sent keeps its status and gets the new payload: the relay sees the payload
+    changed under it and sends it again, so the receiver ends with the latest and never gets an
+    older one after a newer. ``same(old, new)`` says the receiver already has (or will get) it.
+    """
+    if not latest:
+        return
+    accounts = {d.pk for d, _, _ in latest if isinstance(d, ConnectorAccount)}
+    webhooks = {d.pk for d, _, _ in latest if isinstance(d, ChannelWebhook)}
+    queued = {
+        _destination_key(m.account_id, m.channel_webhook_id, m.dedupe_key): m
+        for m in OutboundMessage.objects.filter(
+            Q(account__in=accounts) | Q(channel_webhook__in=webhooks), dedupe_key__in={k for _, k, _ in latest}
+        ).only("account_id", "channel_webhook_id", "dedupe_key", "payload", "status")
+    }
+    now = timezone.now()
+    new = []
+    for destination, key, payload in latest:
+        is_webhook = isinstance(destination, ChannelWebhook)
+        message = queued.get(
+            _destination_key(None if is_webhook else destination.pk, destination.pk if is_webhook else None, key)
+        )
+        if message is None:
+            new.append(
+                OutboundMessage(
+                    **{"channel_webhook" if is_webhook else "account": destination},
+                    kind=kind,
+                    payload=payload,
+                    dedupe_key=key,
+                    next_attempt_at=now,
+                )
+            )
+        elif not same(message.payload, payload) or message.status == OutboundMessage.Status.DEAD:
+            OutboundMessage.objects.filter(pk=message.pk).update(
+                payload=payload,
+                status=Case(
+                    When(status=OutboundMessage.Status.SENDING, then=Value(OutboundMessage.Status.SENDING)),
+                    default=Value(OutboundMessage.Status.PENDING),
+                ),
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+            )
+    OutboundMessage.objects.bulk_create(new)
+    transaction.on_commit(kick_relay)
+
+
+def _destination_key(account_id, webhook_id, dedupe_key) -> tuple:
+    return ("webhook", webhook_id, dedupe_key) if webhook_id else ("account", account_id, dedupe_key)
+
+
 def kick_relay() -> None:
     from connectors.tasks import deliver_outbox_task
 
@@ -111,7 +171,9 @@ def kick_relay() -> None:
 def claim_due(batch_size: int = BATCH_SIZE, *, account=None, kind=None) -> list[OutboundMessage]:
     """Take due messages for this worker: ``SKIP LOCKED``, marked sending, committed before any call."""
     now = timezone.now()
-    due = Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now, account__enabled=True)
+    due = Q(status=OutboundMessage.Status.PENDING, next_attempt_at__lte=now) & (
+        Q(account__enabled=True) | Q(channel_webhook__enabled=True)
+    )
     if account is not None:
         due &= Q(account=account)
     if kind is not None:
@@ -123,7 +185,7 @@ def claim_due(batch_size: int = BATCH_SIZE, *, account=None, kind=None) -> list[
         due = list(
             OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(due)
-            .select_related("account", "account__warehouse")
+            .select_related("account", "account__warehouse", "channel_webhook", "channel_webhook__channel")
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         OutboundMessage.objects.filter(pk__in=[m.pk for m in due]).update(
@@ -136,10 +198,10 @@ def claim_due(batch_size: int = BATCH_SIZE, *, account=None, kind=None) -> list[
 
 def deliver(message: OutboundMessage, connector=None) -> None:
     """Send one claimed message; on failure schedule the next attempt, or dead-letter it."""
-    from connectors.registry import connector_for
+    from connectors.registry import sender_for
 
     try:
-        response = (connector or connector_for(message.account)).push(message)
+        response = (connector or sender_for(message)).push(message)
     except PartnerError as error:
         _failed(message, error)
         return
@@ -177,19 +239,20 @@ def deliver_due(batch_size: int = BATCH_SIZE) -> int:
     Publications to a partner that takes them in bulk (an Amazon listings feed) go together,
     thousands at a time, once there are enough of them; everything else goes one by one.
     """
-    from connectors.registry import connector_for
+    from connectors.registry import connector_for, sender_for
 
-    connectors, delivered = {}, 0
+    senders, delivered = {}, 0
 
-    def connector(account):
-        if account.pk not in connectors:
-            connectors[account.pk] = connector_for(account)
-        return connectors[account.pk]
+    def sender(message):
+        key = _destination_key(message.account_id, message.channel_webhook_id, "")
+        if key not in senders:
+            senders[key] = sender_for(message)
+        return senders[key]
 
     for account in ConnectorAccount.objects.filter(
         enabled=True, kind__in=BATCHING_KINDS, outbound_messages__status=OutboundMessage.Status.PENDING
     ).distinct():
-        bulk = connector(account)
+        bulk = connector_for(account)
         while len(
             batch := claim_due(bulk.feed_max_messages, account=account, kind=OutboundMessage.Kind.PUBLISH_QUANTITY)
         ):
@@ -203,7 +266,7 @@ def deliver_due(batch_size: int = BATCH_SIZE) -> int:
                 break
     while batch := claim_due(batch_size):
         for message in batch:
-            deliver(message, connector(message.account))
+            deliver(message, sender(message))
             delivered += 1
         if len(batch) < batch_size:
             break

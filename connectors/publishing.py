@@ -2,19 +2,16 @@
 
 Every recomputation of a listing's availability (``inventory.events.listings_recomputed``,
 inside the stock transaction) leaves at most one publication per listing in the outbox,
-carrying the latest value: a waiting publication is rewritten, not joined by another, so a
-hundred changes to one listing cost one call. One already being sent keeps its status and
-gets the new value; the relay sees the value changed under it and queues it again, so the
-partner always ends with the latest figure and never receives an older one after a newer.
+carrying the latest value (``outbox.queue_latest``): a hundred changes to one listing cost
+one call, and the partner never receives an older figure after a newer.
 A listing that reaches 0 is published as 0 (disabled on its channel) and, on restock, again.
 """
 
 from django.db import transaction
-from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from connectors import outbox
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncConflict
-from connectors.outbox import kick_relay
 from inventory.models import ChannelListing
 
 PUBLISHING_KINDS = (Kind.AMAZON_SP_API, Kind.MEDUSA)
@@ -31,52 +28,24 @@ def record_publications(sender, listings, **kwargs) -> None:
             channel_id__in={change.channel_id for change in listings}, enabled=True, kind__in=PUBLISHING_KINDS
         )
     }
-    wanted = {
-        dedupe_key(change.listing_id): (accounts[change.channel_id], change)
-        for change in listings
-        if change.channel_id in accounts and change.available is not None
-    }
-    if not wanted:
-        return
-    queued = {
-        message.dedupe_key: message
-        for message in OutboundMessage.objects.filter(
-            account__in={account for account, _ in wanted.values()}, dedupe_key__in=wanted
-        ).only("dedupe_key", "payload", "status")
-    }
-    now = timezone.now()
-    new = []
-    for key, (account, change) in wanted.items():
-        payload = {
-            "listing_id": change.listing_id,
-            "variant_id": change.variant_id,
-            "sku": change.sku,
-            "quantity": change.available,
-        }
-        message = queued.get(key)
-        if message is None:
-            new.append(
-                OutboundMessage(
-                    account=account,
-                    kind=OutboundMessage.Kind.PUBLISH_QUANTITY,
-                    payload=payload,
-                    dedupe_key=key,
-                    next_attempt_at=now,
-                )
+    outbox.queue_latest(
+        OutboundMessage.Kind.PUBLISH_QUANTITY,
+        [
+            (
+                accounts[change.channel_id],
+                dedupe_key(change.listing_id),
+                {
+                    "listing_id": change.listing_id,
+                    "variant_id": change.variant_id,
+                    "sku": change.sku,
+                    "quantity": change.available,
+                },
             )
-        elif message.payload.get("quantity") != change.available or message.status == OutboundMessage.Status.DEAD:
-            OutboundMessage.objects.filter(pk=message.pk).update(
-                payload=payload,
-                status=Case(
-                    When(status=OutboundMessage.Status.SENDING, then=Value(OutboundMessage.Status.SENDING)),
-                    default=Value(OutboundMessage.Status.PENDING),
-                ),
-                attempts=0,
-                next_attempt_at=now,
-                last_error="",
-            )
-    OutboundMessage.objects.bulk_create(new)
-    transaction.on_commit(kick_relay)
+            for change in listings
+            if change.channel_id in accounts and change.available is not None
+        ],
+        same=lambda old, new: old.get("quantity") == new["quantity"],
+    )
 
 
 def republish(account: ConnectorAccount, listing_id: int) -> None:
@@ -84,7 +53,7 @@ def republish(account: ConnectorAccount, listing_id: int) -> None:
     OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing_id)).exclude(
         status=OutboundMessage.Status.SENDING
     ).update(status=OutboundMessage.Status.PENDING, next_attempt_at=timezone.now(), attempts=0)
-    transaction.on_commit(kick_relay)
+    transaction.on_commit(outbox.kick_relay)
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
-"""Which connector speaks for an account."""
+"""Which connector speaks for an account, and which sender delivers an outbound message."""
 
-from connectors.models import ConnectorAccount, Kind
+from connectors.models import ConnectorAccount, Kind, OutboundMessage
 
 
 def connector_for(account: ConnectorAccount):
@@ -18,3 +18,12 @@ def connector_for(account: ConnectorAccount):
     if account.kind not in connectors:
         raise NotImplementedError(f"No connector for {account.get_kind_display()} yet.")
     return connectors[account.kind](account)
+
+
+def sender_for(message: OutboundMessage):
+    """What delivers ``message``: its account's connector, or the channel webhook's event sender."""
+    if message.channel_webhook_id:
+        from connectors.channel_events import ChannelEventSender
+
+        return ChannelEventSender(message.channel_webhook)
+    return connector_for(message.account)

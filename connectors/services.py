@@ -1,6 +1,7 @@
 """Writes on connector accounts: saving with their schedules, testing, resolving conflicts."""
 
 import json
+import secrets
 
 from django.db import transaction
 from django.utils import timezone
@@ -8,7 +9,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from connectors import publishing
 from connectors.http import PartnerError
-from connectors.models import ConnectorAccount, SyncConflict, SyncJob
+from connectors.models import ChannelWebhook, ConnectorAccount, SyncConflict, SyncJob
 from inventory.models import ChannelListing, Variant
 
 
@@ -92,3 +93,26 @@ def resolve_conflict(conflict: SyncConflict, *, take_partner_value: bool, user) 
     conflict.resolved_by = user
     conflict.resolved_at = timezone.now()
     conflict.save()
+
+
+@transaction.atomic
+def save_channel_webhook(webhook: ChannelWebhook) -> str | None:
+    """Validate and save a channel webhook; a new one gets a signing secret, returned this once."""
+    created = webhook.pk is None
+    if created:
+        webhook.secret = _new_webhook_secret()
+    webhook.full_clean()
+    webhook.save()
+    return webhook.secret if created else None
+
+
+@transaction.atomic
+def rotate_channel_webhook_secret(webhook: ChannelWebhook) -> str:
+    """A new signing secret, effective for the next delivery; returned this once."""
+    webhook.secret = _new_webhook_secret()
+    ChannelWebhook.objects.filter(pk=webhook.pk).update(secret_encrypted=webhook.secret_encrypted)
+    return webhook.secret
+
+
+def _new_webhook_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"

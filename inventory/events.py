@@ -20,7 +20,7 @@ movements_booked = Signal()
 
 #: Listings' channel availability was just recomputed, inside the transaction (after a stock or rule
 #: change). kwargs: ``listings``, a tuple of ``ListingAvailabilityChange`` (listing_id, channel_id,
-#: variant_id, sku, available). For receivers that publish quantities through an outbox.
+#: variant_id, sku, available, was_sellable). For receivers that publish quantities through an outbox.
 listings_recomputed = Signal()
 
 #: ``load_demo`` built the demo world, inside its transaction: apps add their part of the demo.

@@ -72,6 +72,7 @@ class ListingAvailabilityChange:
     variant_id: int
     sku: str
     available: int | None
+    was_sellable: bool
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,9 @@ def refresh_listings(
     for rule in rules:
         available = selectors.channel_available(rule, pools.get((rule.channel_id, rule.variant_id), 0))
         recomputed.append(
-            ListingAvailabilityChange(rule.listing_id, rule.channel_id, rule.variant_id, rule.sku, available)
+            ListingAvailabilityChange(
+                rule.listing_id, rule.channel_id, rule.variant_id, rule.sku, available, rule.is_sellable
+            )
         )
         if selectors.is_sellable(available) != rule.is_sellable:
             transitions.append(

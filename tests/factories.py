@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from connectors.models import (
+    ChannelWebhook,
     ConnectorAccount,
     ExternalRef,
     Kind,
@@ -245,6 +246,16 @@ class SyncConflictFactory(factory.django.DjangoModelFactory):
     local_value = "10.00"
     remote_value = "12.00"
     strategy = ConnectorAccount.ConflictStrategy.MANUAL
+
+
+class ChannelWebhookFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ChannelWebhook
+
+    channel = factory.SubFactory(ChannelFactory)
+    url = factory.Sequence(lambda n: f"https://pos-{n}.example/stockpool-events")
+    events = factory.LazyFunction(lambda: list(ChannelWebhook.Event.values))
+    secret = factory.Sequence(lambda n: f"whsec_test_{n}")
 
 
 class OutboundMessageFactory(factory.django.DjangoModelFactory):
