@@ -74,6 +74,24 @@ class ReservationLine(models.Model):
         return f"{self.quantity} x {self.variant_id} @ {self.warehouse_id}"
 
 
+class StockRefusal(models.Model):
+    """A channel asked for more of a SKU than it could have: the oversell attempts managers watch."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="stock_refusals")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="stock_refusals")
+    order_ref = models.CharField(max_length=128)
+    requested = models.PositiveIntegerField()
+    available = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["variant", "created_at"], name="stockrefusal_variant_time")]
+
+    def __str__(self):
+        return f"{self.channel_id} asked {self.requested} of {self.variant_id}, {self.available} available"
+
+
 class IdempotencyKey(models.Model):
     """A channel's ``Idempotency-Key`` and the response its first request got, replayed on repeats."""
 

@@ -25,7 +25,7 @@ from reservations.exceptions import (
     ReservationNotActive,
     ReservationNotFound,
 )
-from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
+from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine, StockRefusal
 
 Status = Reservation.Status
 
@@ -58,6 +58,9 @@ def reserve(
         return _reserve(channel, order_ref, lines, ttl)
     except IntegrityError as race:
         return _repeat(_race_winner(channel, order_ref, race), lines), False
+    except InsufficientStock as refused:
+        _record_refusal(channel, order_ref, lines, refused)
+        raise
 
 
 @stock_transaction
@@ -130,6 +133,9 @@ def record_pos_sale(
         return _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name)
     except IntegrityError as race:
         return _first_sale(_race_winner(channel, sale_id, race)), False
+    except InsufficientStock as refused:
+        _record_refusal(channel, sale_id, lines, refused)
+        raise
 
 
 @stock_transaction
@@ -189,6 +195,22 @@ def _hold(channel: Channel, lines: list[LineRequest]) -> list[stock.Hold]:
         if not _expire_batch(batch_size=EXPIRY_BATCH_SIZE, variant_ids=short):
             raise
         return stock.hold_stock(channel, demand)
+
+
+def _record_refusal(channel: Channel, order_ref: str, lines: list[LineRequest], refused: InsufficientStock) -> None:
+    """Kept after the refused transaction rolled back, for the oversell-attempts alert and the dashboard."""
+    variants = {line.variant.sku: line.variant for line in lines}
+    StockRefusal.objects.bulk_create(
+        StockRefusal(
+            channel=channel,
+            variant=variants[shortage["sku"]],
+            order_ref=order_ref[:128],
+            requested=shortage["requested"],
+            available=shortage["available"],
+        )
+        for shortage in refused.details
+        if shortage["sku"] in variants
+    )
 
 
 def _demand(lines: list[LineRequest]) -> dict[Variant, int]:
