@@ -1,6 +1,25 @@
+import logging
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
 
 
 class AlertsConfig(AppConfig):
     name = "alerts"
     verbose_name = "Alerts"
+
+    def ready(self):
+        from inventory import events
+
+        events.stock_changed.connect(evaluate_changed_variants, dispatch_uid="alerts.stock_changed")
+
+
+def evaluate_changed_variants(sender, variant_ids, **kwargs) -> None:
+    """After a stock change commits: the stock alerts of the variants that changed, in a worker."""
+    from alerts.tasks import evaluate_stock_alerts_task
+
+    try:
+        evaluate_stock_alerts_task.delay(sorted(variant_ids))
+    except Exception:  # the minute sweep catches up; a broker hiccup must not fail the stock change
+        logger.warning("Could not queue the alert evaluation of %s variant(s).", len(variant_ids), exc_info=True)

@@ -1,1 +1,172 @@
-"""Alert rules and alerts (the alerts issue builds them here)."""
+"""Alert rules and the alerts they raise: the manager's list of what needs attention."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from connectors import crypto
+from connectors.models import ConnectorAccount
+from inventory.models import Channel, Variant, Warehouse
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+#: Most urgent first, for ordering and for "at least this severe".
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class Kind(models.TextChoices):
+    LOW_STOCK = "low_stock", "Low stock"
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+    BACK_IN_STOCK = "back_in_stock", "Back in stock"
+    REORDER_POINT = "reorder_point", "Reorder point reached"
+    SYNC_FAILED = "sync_failed", "Sync failed"
+    SYNC_STALE = "sync_stale", "Sync stale"
+    SYNC_CONFLICT = "sync_conflict", "Sync conflict awaiting a manager"
+    SYNC_CORRECTIONS = "sync_corrections", "Many corrections from a system of record"
+    WEBHOOK_FAILURES = "webhook_failures", "Webhook failures"
+    CIRCUIT_OPEN = "circuit_open", "Connector circuit open"
+    DEAD_LETTER = "dead_letter", "Outbound messages dead-lettered"
+    OVERSELL_ATTEMPTS = "oversell_attempts", "Oversell attempts"
+    EXPIRY_RATE = "expiry_rate", "Reservation expiry rate"
+    LEDGER_MISMATCH = "ledger_mismatch", "Ledger mismatch"
+    PRICE_VARIANCE = "price_variance", "Price variance between channels"
+
+
+#: Kinds whose subject is a SKU (optionally narrowed to a warehouse or a channel's listing).
+STOCK_KINDS = (Kind.LOW_STOCK, Kind.OUT_OF_STOCK, Kind.REORDER_POINT)
+
+
+class AlertRule(models.Model):
+    """When to raise a kind of alert, for what, how loudly, and whom to tell."""
+
+    class Scope(models.TextChoices):
+        ALL = "all", "Everything"
+        WAREHOUSE = "warehouse", "One warehouse"
+        CHANNEL = "channel", "One channel"
+        VARIANT = "variant", "One variant"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    threshold = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Units for stock kinds (empty: the variant's own threshold), minutes for sync stale, "
+        "a count for failures and corrections, percent for expiry rate and price variance.",
+    )
+    window_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="For rates: the period counted (oversell attempts, expiry rate, failures)."
+    )
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.MEDIUM)
+    enabled = models.BooleanField(default=True)
+    email_recipients = models.TextField(blank=True, help_text="Addresses to email, one per line or comma-separated.")
+    webhook_url = models.URLField(max_length=500, blank=True, help_text="POSTed a signed JSON alert.")
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    digest = models.BooleanField(
+        default=False, help_text="Collect notifications into one digest a day instead of one per alert."
+    )
+    throttle_minutes = models.PositiveIntegerField(
+        default=60, help_text="At most one notification per alert subject in this many minutes."
+    )
+
+    class Meta:
+        ordering = ["kind", "scope", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        needs = {self.Scope.WAREHOUSE: "warehouse", self.Scope.CHANNEL: "channel", self.Scope.VARIANT: "variant"}
+        for scope, field in needs.items():
+            if (self.scope == scope) != (getattr(self, f"{field}_id") is not None):
+                raise ValidationError({field: f"Give a {field} exactly when the scope is '{scope.label}'."})
+        if self.scope != self.Scope.ALL and self.kind not in STOCK_KINDS:
+            raise ValidationError({"scope": "Only stock alerts can be narrowed to a warehouse, channel or variant."})
+
+    @property
+    def webhook_secret(self) -> str:
+        return crypto.decrypt_text(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = crypto.encrypt_text(value) if value else ""
+
+    @property
+    def recipients(self) -> list[str]:
+        return [a.strip() for a in self.email_recipients.replace(",", "\n").splitlines() if a.strip()]
+
+
+class AlertQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=Alert.ACTIVE)
+
+
+class Alert(models.Model):
+    """One condition on one subject. While it is open or acknowledged it is the only one for (kind, subject)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    ACTIVE = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    subject = models.CharField(max_length=120, help_text="What it is about, e.g. variant:12 or account:3.")
+    subject_label = models.CharField(max_length=300)
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ConnectorAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1, help_text="Evaluations that found it, or occurrences for rates.")
+    message = models.CharField(max_length=500)
+    context = models.JSONField(default=dict, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    digest_pending = models.BooleanField(default=False, help_text="Waiting for its rule's next digest.")
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"], condition=Q(status__in=["open", "acknowledged"]), name="one_active_alert"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "subject"], name="alert_kind_subject"),
+            models.Index(fields=["status", "severity"], name="alert_status_severity"),
+        ]
+        permissions = [
+            ("acknowledge_alert", "Can acknowledge alerts"),
+            ("resolve_alert", "Can resolve alerts"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.subject_label}"

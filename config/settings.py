@@ -211,6 +211,18 @@ WEBHOOK_MAX_BYTES = env.int("WEBHOOK_MAX_BYTES", default=256 * 1024)
 #: Fernet keys for partner credentials, newest first (see connectors/crypto.py).
 CONNECTOR_ENCRYPTION_KEYS = env.list("CONNECTOR_ENCRYPTION_KEYS", default=[])
 
+# --- Alerts -------------------------------------------------------------------------------------
+
+#: Mail: the console by default (the demo prints alert emails); EMAIL_URL (e.g. smtp://...) for real mail.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST, EMAIL_PORT = _email.get("EMAIL_HOST") or "localhost", _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_USER") or "", _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Stockpool alerts <alerts@stockpool.localhost>")
+#: The back office's address, for links in notifications.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
 # --- Demo ------------------------------------------------------------------------------------
 
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="admin")

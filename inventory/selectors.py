@@ -168,7 +168,7 @@ def stock_movements() -> QuerySet:
     return StockMovement.objects.select_related("warehouse", "variant", "actor").order_by("-created_at", "-id")
 
 
-def ledger_mismatches() -> QuerySet:
+def ledger_mismatches(variant_ids=None) -> QuerySet:
     """Levels whose on_hand differs from the sum of their movements (should always be empty)."""
     booked = (
         StockMovement.objects.filter(warehouse_id=OuterRef("warehouse_id"), variant_id=OuterRef("variant_id"))
@@ -177,8 +177,9 @@ def ledger_mismatches() -> QuerySet:
         .annotate(total=Sum("quantity"))
         .values("total")
     )
+    levels = StockLevel.objects.all() if variant_ids is None else StockLevel.objects.filter(variant_id__in=variant_ids)
     return (
-        StockLevel.objects.annotate(booked=Coalesce(Subquery(booked, output_field=IntegerField()), Value(0)))
+        levels.annotate(booked=Coalesce(Subquery(booked, output_field=IntegerField()), Value(0)))
         .exclude(on_hand=F("booked"))
         .select_related("warehouse", "variant")
     )

@@ -17,7 +17,7 @@ def reservation_for_channel(channel: Channel, reservation_id) -> Reservation:
     return reservation
 
 
-def reserved_mismatches():
+def reserved_mismatches(variant_ids=None):
     """Levels whose ``reserved`` differs from the units their active reservation lines hold (should be none)."""
     from django.db.models import IntegerField, OuterRef, Subquery, Sum, Value
     from django.db.models.functions import Coalesce
@@ -35,8 +35,9 @@ def reserved_mismatches():
         .annotate(total=Sum("quantity"))
         .values("total")
     )
+    levels = StockLevel.objects.all() if variant_ids is None else StockLevel.objects.filter(variant_id__in=variant_ids)
     return (
-        StockLevel.objects.annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
+        levels.annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), Value(0)))
         .exclude(reserved=F("held"))
         .select_related("warehouse", "variant")
     )

@@ -1,0 +1,56 @@
+"""The manager-facing alert API: the list, and acknowledging or resolving one alert."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from alerts import selectors, services
+from alerts.api.filters import AlertFilter
+from alerts.api.serializers import AlertActionInput, AlertOutput
+from config.permissions import require_permission
+
+_ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "message", "details"}}')
+
+
+@extend_schema(tags=["alerts"])
+class AlertListView(generics.ListAPIView):
+    """Alerts, most recently seen first, filtered by kind, severity, status, SKU, warehouse or channel."""
+
+    serializer_class = AlertOutput
+    filterset_class = AlertFilter
+    queryset = selectors.alert_list()
+
+
+class _AlertAction(APIView):
+    action = None
+
+    def post(self, request, pk):
+        payload = AlertActionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        alert = generics.get_object_or_404(selectors.alert_list(), pk=pk)
+        alert = type(self).action(alert, user=request.user, note=payload.validated_data["note"])
+        return Response(AlertOutput(alert).data)
+
+
+@extend_schema(
+    tags=["alerts"],
+    request=AlertActionInput,
+    responses={200: AlertOutput, 403: _ERROR, 404: _ERROR, 409: _ERROR},
+    description="Someone is on it: an open alert becomes acknowledged (409 `alert_not_active` if resolved).",
+)
+class AlertAcknowledgeView(_AlertAction):
+    permission_classes = [require_permission("alerts.acknowledge_alert")]
+    action = services.acknowledge_one
+
+
+@extend_schema(
+    tags=["alerts"],
+    request=AlertActionInput,
+    responses={200: AlertOutput, 403: _ERROR, 404: _ERROR},
+    description="Resolve by hand, with an optional note; repeating it changes nothing. "
+    "If the condition still holds, the next evaluation raises a new alert.",
+)
+class AlertResolveView(_AlertAction):
+    permission_classes = [require_permission("alerts.resolve_alert")]
+    action = services.resolve_one

@@ -1,0 +1,127 @@
+"""Telling people: an email and a signed webhook per rule, throttled per subject, or a daily digest.
+
+A level that flaps (low, fine, low again) raises a new alert each time; the throttle is per
+(kind, subject), so its people hear once per ``throttle_minutes``, not once per flap.
+"""
+
+import json
+import logging
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import Alert, AlertRule
+from connectors.signing import HEADER, sign
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = (3.0, 10.0)
+
+
+def notify(alert_ids: list[int]) -> None:
+    """Queue a notification for each newly raised alert (called after the raising commit)."""
+    from alerts.tasks import notify_alert_task
+
+    for alert_id in alert_ids:
+        try:
+            notify_alert_task.delay(alert_id)
+        except Exception:  # the alert stands in the admin; a broker hiccup must not fail the evaluation
+            logger.warning("Could not queue the notification of alert %s.", alert_id, exc_info=True)
+
+
+def claim(alert_id: int) -> Alert | None:
+    """The alert, if it is to be notified now: its rule notifies singly and nothing on its subject did lately."""
+    now = timezone.now()
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().select_related("rule").filter(pk=alert_id).first()
+        if alert is None or alert.rule is None or alert.rule.digest or alert.last_notified_at is not None:
+            return None
+        recently = Alert.objects.filter(
+            kind=alert.kind,
+            subject=alert.subject,
+            last_notified_at__gte=now - timedelta(minutes=alert.rule.throttle_minutes),
+        )
+        if recently.exists():
+            return None
+        alert.last_notified_at = now
+        alert.save(update_fields=["last_notified_at"])
+    return alert
+
+
+def send_email(alert: Alert) -> None:
+    recipients = alert.rule.recipients
+    if recipients:
+        send_mail(
+            f"[Stockpool {alert.get_severity_display()}] {alert.get_kind_display()}: {alert.subject_label}",
+            f"{alert.message}\n\nFirst seen {alert.first_seen:%Y-%m-%d %H:%M} UTC.\n{admin_link(alert)}\n",
+            settings.DEFAULT_FROM_EMAIL,
+            recipients,
+        )
+
+
+def post_webhook(rule: AlertRule, body: dict) -> None:
+    """POST ``body`` signed with the rule's secret; raises on failure so the task retries."""
+    raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+    response = requests.post(
+        rule.webhook_url,
+        data=raw,
+        headers={"Content-Type": "application/json", HEADER: sign(rule.webhook_secret, raw)},
+        timeout=TIMEOUT,
+        allow_redirects=False,
+    )
+    response.raise_for_status()
+
+
+def as_event(alert: Alert) -> dict:
+    return {
+        "id": alert.pk,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "subject": alert.subject,
+        "subject_label": alert.subject_label,
+        "status": alert.status,
+        "message": alert.message,
+        "first_seen": alert.first_seen.isoformat(),
+        "count": alert.count,
+        "context": alert.context,
+        "url": admin_link(alert),
+    }
+
+
+def admin_link(alert: Alert) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("admin:alerts_alert_change", args=[alert.pk])
+
+
+def send_digests() -> int:
+    """One message per digest rule with the alerts it raised since its last digest."""
+    sent = 0
+    for rule in AlertRule.objects.filter(digest=True):
+        with transaction.atomic():
+            alerts = list(
+                Alert.objects.select_for_update().filter(rule=rule, digest_pending=True).order_by("first_seen")
+            )
+            if not alerts:
+                continue
+            Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(
+                digest_pending=False, last_notified_at=timezone.now()
+            )
+        if rule.recipients:
+            lines = "\n".join(f"- [{a.get_status_display()}] {a.subject_label}: {a.message}" for a in alerts)
+            send_mail(
+                f"[Stockpool digest] {rule.name}: {len(alerts)} alert(s)",
+                f"{lines}\n\n{settings.SITE_URL.rstrip('/')}{reverse('admin:alerts_alert_changelist')}\n",
+                settings.DEFAULT_FROM_EMAIL,
+                rule.recipients,
+            )
+        if rule.webhook_url:
+            try:
+                post_webhook(rule, {"type": "alert.digest", "alerts": [as_event(a) for a in alerts]})
+            except requests.RequestException:
+                logger.warning("Could not post the digest of rule %s to its webhook.", rule.pk, exc_info=True)
+        sent += 1
+    return sent
