@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
@@ -105,7 +106,9 @@ class AlertRuleForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text="Signs webhook notifications (Stockpool-Signature). Blank keeps the stored one.",
     )
-    webhook_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
+    webhook_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", help_text="POSTed a signed JSON alert."
+    )
 
     class Meta:
         model = AlertRule
@@ -135,6 +138,7 @@ class AlertRuleForm(forms.ModelForm):
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
     form = AlertRuleForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "scope", "threshold", "window_minutes", "severity", "enabled", "digest"]
     list_filter = ["kind", "scope", "severity", "enabled"]
     list_editable = ["enabled"]

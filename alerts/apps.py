@@ -10,9 +10,13 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self):
+        from alerts import demo
+        from connectors.reconcile import reconciled
         from inventory import events
 
         events.stock_changed.connect(evaluate_changed_variants, dispatch_uid="alerts.stock_changed")
+        events.demo_world_loaded.connect(demo.configure_demo_rules, dispatch_uid="alerts.demo")
+        reconciled.connect(evaluate_reconciliation, dispatch_uid="alerts.reconciled")
 
 
 def evaluate_changed_variants(sender, variant_ids, **kwargs) -> None:
@@ -23,3 +27,11 @@ def evaluate_changed_variants(sender, variant_ids, **kwargs) -> None:
         evaluate_stock_alerts_task.delay(sorted(variant_ids))
     except Exception:  # the minute sweep catches up; a broker hiccup must not fail the stock change
         logger.warning("Could not queue the alert evaluation of %s variant(s).", len(variant_ids), exc_info=True)
+
+
+def evaluate_reconciliation(sender, report, **kwargs) -> None:
+    """A reconciliation (nightly or on demand) raises its ledger and correction alerts at once."""
+    from alerts import services
+    from alerts.models import Kind
+
+    services.evaluate([Kind.LEDGER_MISMATCH, Kind.SYNC_CORRECTIONS, Kind.SYNC_FAILED])

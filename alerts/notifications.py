@@ -38,7 +38,7 @@ def claim(alert_id: int) -> Alert | None:
     """The alert, if it is to be notified now: its rule notifies singly and nothing on its subject did lately."""
     now = timezone.now()
     with transaction.atomic():
-        alert = Alert.objects.select_for_update().select_related("rule").filter(pk=alert_id).first()
+        alert = Alert.objects.select_for_update(of=("self",)).select_related("rule").filter(pk=alert_id).first()
         if alert is None or alert.rule is None or alert.rule.digest or alert.last_notified_at is not None:
             return None
         recently = Alert.objects.filter(

@@ -263,7 +263,9 @@ class SyncConflictAdmin(admin.ModelAdmin):
 
 
 class ChannelWebhookForm(forms.ModelForm):
-    url = forms.URLField(max_length=500, assume_scheme="https", help_text=ChannelWebhook._meta.get_field("url").help_text)
+    url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text=ChannelWebhook._meta.get_field("url").help_text
+    )
     events = forms.MultipleChoiceField(
         choices=ChannelWebhook.Event.choices,
         widget=forms.CheckboxSelectMultiple,

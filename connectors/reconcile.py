@@ -8,6 +8,8 @@ checked (``on_hand`` against its movements, ``reserved`` against the active rese
 import logging
 from dataclasses import dataclass, field
 
+from django.dispatch import Signal
+
 from connectors.models import ConnectorAccount, Kind, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory.models import StockMovement
@@ -17,8 +19,11 @@ from reservations.selectors import reserved_mismatches
 logger = logging.getLogger(__name__)
 
 MIRRORING_KINDS = (Kind.ZOHO_INVENTORY, Kind.CIN7_CORE, Kind.AMAZON_SP_API)
-#: Corrections in one reconciliation above which it is logged as an error for people to look at.
+#: Corrections in one reconciliation above which it is logged as an error (the alert's rule has its own).
 CORRECTION_ALERT_THRESHOLD = 10
+
+#: A reconciliation finished (kwargs: ``report``): the alerts app checks the ledger and the corrections.
+reconciled = Signal()
 
 
 @dataclass
@@ -57,4 +62,5 @@ def reconcile(*, accounts=None, started_by=None) -> Report:
     ]
     for line in report.ledger_mismatches + report.reserved_mismatches:
         logger.error("Ledger mismatch: %s", line)
+    reconciled.send(sender=Report, report=report)
     return report

@@ -7,6 +7,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from alerts.models import Alert
+from alerts.models import Kind as AlertKind
 from connectors.models import (
     ChannelWebhook,
     ConnectorAccount,
@@ -277,3 +279,17 @@ class WebhookEventFactory(factory.django.DjangoModelFactory):
     event_id = factory.Sequence(lambda n: f"sha256:{n:064d}")
     event_type = "item"
     body = '{"item": {"item_id": "1"}}'
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alert
+
+    kind = AlertKind.OUT_OF_STOCK
+    severity = "high"
+    variant = factory.SubFactory(VariantFactory)
+    subject = factory.LazyAttribute(lambda alert: f"variant:{alert.variant.pk}")
+    subject_label = factory.LazyAttribute(lambda alert: f"SKU {alert.variant.sku}")
+    message = "None available."
+    first_seen = factory.LazyFunction(timezone.now)
+    last_seen = factory.LazyFunction(timezone.now)

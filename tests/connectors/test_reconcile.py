@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from alerts.models import Alert, Kind
 from connectors.models import SyncJob
 from connectors.reconcile import reconcile
 from inventory.models import StockLevel, StockMovement
@@ -42,4 +43,22 @@ def test_the_command_reports_a_ledger_that_does_not_add_up(mirrored, channel_wit
     assert reconcile().reserved_mismatches == [
         f"{level.variant.sku} @ {mirrored.warehouse.code}: reserved 3, active lines 2"
     ]
+    alert = Alert.objects.active().get(kind=Kind.LEDGER_MISMATCH)
+    assert (alert.subject, alert.severity) == (f"level:{level.pk}", "critical")
     assert not StockMovement.objects.filter(reason="sync_correction", quantity__lt=0).exists()
+
+
+def test_many_corrections_raise_an_alert_that_the_next_clean_reconciliation_clears(mirrored, zoho_sandbox):
+    for n in range(11):
+        zoho_sandbox.add_item(sku=f"EXTRA-{n}", stock={"Head Office": 3})
+    reconcile()  # first sight of them: created, not corrections
+    for n in range(11):
+        zoho_sandbox.adjust_stock(f"EXTRA-{n}", "Head Office", -1, notify=False)
+
+    report = reconcile()
+
+    assert report.corrections[str(mirrored)] == 11
+    alert = Alert.objects.active().get(kind=Kind.SYNC_CORRECTIONS)
+    assert (alert.subject, alert.count) == (f"account:{mirrored.pk}", 11)
+    reconcile()
+    assert not Alert.objects.active().filter(kind=Kind.SYNC_CORRECTIONS).exists()
