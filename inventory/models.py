@@ -190,6 +190,7 @@ class StockLevel(models.Model):
         ]
         permissions = [
             ("adjust_stock", "Can adjust, count, receive and transfer stock"),
+            ("export_data", "Can export stock, listings, movements and alerts"),
         ]
 
     def __str__(self):
