@@ -94,6 +94,8 @@ class AlertRule(models.Model):
                 raise ValidationError({field: f"Give a {field} exactly when the scope is '{scope.label}'."})
         if self.scope != self.Scope.ALL and self.kind not in STOCK_KINDS:
             raise ValidationError({"scope": "Only stock alerts can be narrowed to a warehouse, channel or variant."})
+        if self.scope == self.Scope.CHANNEL and self.kind == Kind.REORDER_POINT:
+            raise ValidationError({"scope": "A reorder point is about stock on hand, not what a channel may sell."})
 
     @property
     def webhook_secret(self) -> str:

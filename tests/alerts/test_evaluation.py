@@ -319,3 +319,21 @@ class TestConnectorKinds:
         OutboundMessage.objects.filter(pk=message.pk).update(status=OutboundMessage.Status.DELIVERED)
         services.evaluate([Kind.DEAD_LETTER])
         assert set(active(Kind.DEAD_LETTER).values_list("subject", flat=True)) == {f"webhook:{hook.pk}"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error_field"),
+    [
+        ({"kind": Kind.LOW_STOCK, "scope": "warehouse"}, "warehouse"),
+        ({"kind": Kind.SYNC_FAILED, "scope": "variant"}, "scope"),
+        ({"kind": Kind.REORDER_POINT, "scope": "channel"}, "scope"),
+    ],
+)
+def test_a_rule_names_exactly_what_its_scope_needs(fields, error_field, channel_with, warehouse, variant):
+    from django.core.exceptions import ValidationError
+
+    extra = {"variant": variant} if fields["scope"] == "variant" else {}
+    extra |= {"channel": channel_with(warehouse)} if fields["scope"] == "channel" else {}
+    with pytest.raises(ValidationError) as refused:
+        AlertRule(name="r", **fields, **extra).full_clean()
+    assert error_field in refused.value.message_dict
