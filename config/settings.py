@@ -64,6 +64,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The admin index dashboard's tags (config is not an app, so its library is named here).
+            "libraries": {"stockpool_dashboard": "config.dashboard"},
         },
     },
 ]

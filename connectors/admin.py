@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html
 
 from connectors import crypto, outbox, services, sync, webhooks
@@ -147,11 +148,31 @@ class ConnectorAccountAdmin(admin.ModelAdmin):
         return request.user.has_perm("connectors.run_sync")
 
 
-def _progress_bar(job: SyncJob) -> str:
+#: Jobs whose progress can still change: their bars are kept live by connectors/static/connectors/sync_progress.js.
+LIVE_STATUSES = (SyncJob.Status.QUEUED, SyncJob.Status.RUNNING)
+
+
+def sync_progress_widget(job: SyncJob) -> str:
+    """A job's progress bar and figure; a queued or running job's carries the API URL the script polls.
+
+    The script (sync_progress.js) reads ``data-sync-url`` and updates the ``<progress>``, the
+    ``data-sync-field="label"`` text and any ``data-sync-status-of="<job id>"`` element until the job ends.
+    """
     percent = job.progress_percent
     if percent is None:
-        return format_html("<progress></progress> {}", job.processed)
-    return format_html('<progress max="100" value="{}"></progress> {}%', percent, percent)
+        bar = format_html('<progress></progress> <span data-sync-field="label">{}</span>', job.processed)
+    else:
+        bar = format_html(
+            '<progress max="100" value="{}"></progress> <span data-sync-field="label">{}%</span>', percent, percent
+        )
+    if job.status not in LIVE_STATUSES:
+        return format_html('<span class="sync-progress">{}</span>', bar)
+    return format_html(
+        '<span class="sync-progress" data-sync-job="{}" data-sync-url="{}">{}</span>',
+        job.pk,
+        reverse("sync-job-detail", args=[job.pk]),
+        bar,
+    )
 
 
 @admin.register(SyncJob)
@@ -160,7 +181,7 @@ class SyncJobAdmin(admin.ModelAdmin):
         "id",
         "account",
         "kind",
-        "status",
+        "job_status",
         "progress",
         "processed",
         "created_count",
@@ -176,7 +197,7 @@ class SyncJobAdmin(admin.ModelAdmin):
     readonly_fields = [
         "account",
         "kind",
-        "status",
+        "job_status",
         "progress",
         "total",
         "processed",
@@ -194,9 +215,16 @@ class SyncJobAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
 
+    class Media:
+        js = ["connectors/sync_progress.js"]
+
+    @admin.display(description="status", ordering="status")
+    def job_status(self, job):
+        return format_html('<span data-sync-status-of="{}">{}</span>', job.pk, job.get_status_display())
+
     @admin.display(description="progress")
     def progress(self, job):
-        return _progress_bar(job)
+        return sync_progress_widget(job)
 
     def has_add_permission(self, request):
         return False

@@ -1,11 +1,21 @@
 """``manage.py load_demo``: build or top up the demo world and print how to log in."""
 
+import contextlib
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.progress import ProgressBar
+from inventory import events
 from inventory.demo import build_demo_world
+
+#: The demo's steps, in order, each with the domain event ``build_demo_world`` sends when it is done.
+STEPS = (
+    ("catalogue and opening stock", events.movements_booked),
+    ("listings and their availability", events.listings_recomputed),
+    ("partner accounts and alert rules", events.demo_world_loaded),
+)
 
 
 class Command(BaseCommand):
@@ -17,7 +27,15 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.monotonic()
         password = settings.DEMO_ADMIN_PASSWORD
-        world = build_demo_world(admin_password=password)
+        bar = ProgressBar(
+            self.stdout,
+            total=len(STEPS),
+            label="Loading the demo world",
+            detail=STEPS[0][0],
+            enabled=options["verbosity"] > 0,
+        )
+        with bar, _steps_reported_to(bar):
+            world = build_demo_world(admin_password=password)
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"Demo world ready in {elapsed:.1f} s:"))
         rows = [
@@ -32,3 +50,34 @@ class Command(BaseCommand):
         for label, value in rows:
             self.stdout.write(f"  {label:<14} {value}")
         self.stdout.write(f"Admin login: {world.admin_username} / {password}")
+
+
+class _steps_reported_to:
+    """Moves ``bar`` on as the demo's steps end, told by the domain events ``build_demo_world`` sends.
+
+    The bar only moves forward (an event may come again later, e.g. stock booked by an app's part of
+    the demo), and these receivers never raise: the events are sent inside the demo's transaction,
+    where a raising receiver would refuse the change. They are connected after the apps' own, so
+    ``demo_world_loaded`` reaches them once the apps have added their part.
+    """
+
+    def __init__(self, bar: ProgressBar):
+        self.bar = bar
+
+    def __enter__(self):
+        for number, (_, signal) in enumerate(STEPS, start=1):
+            signal.connect(self._receiver(number), weak=False, dispatch_uid=f"load_demo.progress.{number}")
+        return self
+
+    def __exit__(self, *exc):
+        for number, (_, signal) in enumerate(STEPS, start=1):
+            signal.disconnect(dispatch_uid=f"load_demo.progress.{number}")
+
+    def _receiver(self, done: int):
+        following = STEPS[done][0] if done < len(STEPS) else "committing"
+
+        def step_done(**kwargs):
+            with contextlib.suppress(Exception):  # progress is cosmetic: never refuse the demo's writes
+                self.bar.update(done, detail=following, forward_only=True)
+
+        return step_done
