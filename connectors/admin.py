@@ -103,13 +103,30 @@ class ConnectorAccountAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": ["name", "kind", "organization", "warehouse", "channel", "enabled"]}),
             ("Partner", {"fields": ["api_base_url", "auth_base_url", "settings"]}),
-            ("Secrets (encrypted at rest, never shown)", {"fields": [*credential_fields, "webhook_secret"]}),
+            (
+                "Secrets (encrypted at rest, never shown)",
+                # Who may only look sees which secrets are stored, not empty password boxes.
+                {
+                    "fields": [*credential_fields, "webhook_secret"]
+                    if self.has_change_permission(request, obj)
+                    else ["stored_secrets"]
+                },
+            ),
             ("Sync", {"fields": ["conflict_strategy", "priority", "incremental_sync_minutes", "full_sync_hour"]}),
             ("Health", {"fields": self.readonly_fields}),
         ]
 
     def save_model(self, request, obj, form, change):
         services.save_account(obj, credentials=form.credentials(), webhook_secret=form.cleaned_data["webhook_secret"])
+
+    @admin.display(description="stored secrets")
+    def stored_secrets(self, account):
+        missing = set(account.missing_credentials)
+        stored = [
+            f"{name}: {'missing' if name in missing else 'set'}" for name in REQUIRED_CREDENTIALS.get(account.kind, ())
+        ]
+        stored.append(f"webhook secret: {'set' if account.webhook_secret_encrypted else 'none'}")
+        return "; ".join(stored)
 
     @admin.display(description="health")
     def health(self, account):

@@ -663,6 +663,8 @@ def test_a_manager_exports_but_cannot_edit_accounts_or_users(as_role):
     assert page.status_code == 200
     for secret in account.credentials.values():  # shown to nobody, and a manager only views the account
         assert secret not in page.content.decode()
+    assert "webhook secret:" in page.content.decode()  # which secrets are stored, not empty boxes
+    assert "Credential client id" not in page.content.decode()
     assert client.post(admin_url(ConnectorAccount, "change", account.pk), {"name": "renamed"}).status_code == 403
     assert client.get(admin_url(type(other), "change", other.pk)).status_code == 403
     assert client.post(admin_url(ConnectorAccount, "delete", account.pk), {"post": "yes"}).status_code == 403
