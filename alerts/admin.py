@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from alerts import services
 from alerts.models import Alert, AlertRule, Severity
+from inventory.admin_bulk import AlertExportMixin
 
 SEVERITY_COLOURS = {
     Severity.CRITICAL: "#b91c1c",
@@ -21,7 +22,7 @@ class AlertActionForm(ActionForm):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(AlertExportMixin, admin.ModelAdmin):
     """The manager's list: most recent first, coloured by severity, worked in bulk with a note."""
 
     list_display = ["severity_badge", "kind", "subject_link", "message", "status", "count", "last_seen", "first_seen"]
@@ -38,7 +39,7 @@ class AlertAdmin(admin.ModelAdmin):
     list_select_related = ["variant", "warehouse", "channel", "account"]
     date_hierarchy = "last_seen"
     action_form = AlertActionForm
-    actions = ["acknowledge_selected", "resolve_selected"]
+    actions = ["acknowledge_selected", "resolve_selected", *AlertExportMixin.bulk_actions]
     readonly_fields = [
         "kind",
         "severity",

@@ -10,7 +10,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self):
-        from alerts import demo
+        from alerts import demo, exports  # noqa: F401 (registers the alerts export)
         from connectors.reconcile import reconciled
         from inventory import events
 

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from inventory import selectors, services
+from inventory.admin_bulk import ListingBulkMixin, MovementExportMixin, StockLevelBulkMixin
 from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
 from inventory.models import (
     Category,
@@ -211,7 +212,7 @@ class BelowThresholdFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(StockLevelBulkMixin, admin.ModelAdmin):
     """Stock levels to look at; changing them takes ``inventory.adjust_stock`` and the operation views."""
 
     list_display = ("warehouse", "sku", "product", "on_hand", "reserved", "available", "is_low", "movements")
@@ -221,7 +222,7 @@ class StockLevelAdmin(admin.ModelAdmin):
     ordering = ("warehouse__code", "variant__sku")
     fields = ("warehouse", "variant", "on_hand", "reserved", "available", "updated_at")
     readonly_fields = fields
-    actions = ("adjust_selected_levels",)
+    actions = ("adjust_selected_levels", *StockLevelBulkMixin.bulk_actions)
 
     def get_queryset(self, request):
         return selectors.stock_levels()
@@ -376,7 +377,7 @@ def _booked_message(movements) -> str:
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(MovementExportMixin, admin.ModelAdmin):
     """The ledger is append-only: nobody, superusers included, adds, changes or deletes movements here."""
 
     list_display = (
@@ -471,9 +472,10 @@ class ListingStateChangeInline(admin.TabularInline):
 
 
 @admin.register(ChannelListing)
-class ChannelListingAdmin(admin.ModelAdmin):
+class ChannelListingAdmin(ListingBulkMixin, admin.ModelAdmin):
     """Exposure rules per channel and SKU; saving them recomputes the listing's sellable state."""
 
+    actions = ListingBulkMixin.bulk_actions
     list_display = (
         "channel",
         "sku",

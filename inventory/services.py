@@ -7,7 +7,7 @@ of the affected listings and, after commit, emits ``inventory.events.stock_chang
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.utils import timezone
@@ -368,6 +368,39 @@ def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
     refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
     listing.refresh_from_db()
     return listing
+
+
+@dataclass
+class RulesChanged:
+    changed: list = field(default_factory=list)  # (listing, names of the rules changed)
+    unchanged: int = 0
+    became_sellable: int = 0
+    became_unsellable: int = 0
+
+
+@stock_transaction
+def update_rules_of_listings(listing_ids, rules: dict) -> RulesChanged:
+    """Give every listing of ``listing_ids`` the ``rules``, all in one transaction or none.
+
+    Each listing goes through ``update_listing_rules`` (validation, the sellable state
+    recomputed and recorded, publication to the channel). Listings that already have the rules
+    are left alone. Read inside the transaction, so a retry after a lock conflict starts afresh.
+    """
+    result = RulesChanged()
+    for listing in ChannelListing.objects.filter(pk__in=list(listing_ids)).select_related("channel", "variant"):
+        changes = {name: value for name, value in rules.items() if getattr(listing, name) != value}
+        if not changes:
+            result.unchanged += 1
+            continue
+        was_sellable = listing.is_sellable
+        listing = update_listing_rules(listing, **changes)
+        result.changed.append((listing, list(changes)))
+        if listing.is_sellable != was_sellable:
+            if listing.is_sellable:
+                result.became_sellable += 1
+            else:
+                result.became_unsellable += 1
+    return result
 
 
 @stock_transaction
