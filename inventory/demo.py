@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import F, Sum
 from django.utils.text import slugify
@@ -38,6 +39,8 @@ from inventory.services import StockChange, apply_stock_changes, refresh_listing
 SEED = "stockpool-demo-1"
 OPENING_STOCK_REFERENCE = "demo-opening-stock"
 ADMIN_USERNAME = "admin"
+#: Staff logins in the role groups (made by alerts/migrations/0003_roles.py), with the admin's password.
+ROLE_USERNAMES = {"clerk": "Stock clerk", "manager": "Manager"}
 CENT = Decimal("0.01")
 
 BMB = "bmb-cash-carry"
@@ -121,6 +124,7 @@ class DemoSummary:
     low_levels: int
     units_on_hand: int
     admin_username: str
+    role_usernames: dict[str, str]
 
 
 ORGANIZATIONS = (
@@ -1355,6 +1359,7 @@ def build_demo_world(*, admin_password: str) -> DemoSummary:
     listing_ids = _create_missing_listings(variant_specs, variants, channels)
     refresh_listings(listing_ids=listing_ids, cause=ListingStateChange.Cause.CATALOG)
     _ensure_admin(admin_password)
+    _ensure_role_users(admin_password)
     events.demo_world_loaded.send(sender=None, organizations=organizations, warehouses=warehouses, channels=channels)
     return _summarise()
 
@@ -1606,6 +1611,20 @@ def _ensure_admin(password: str) -> None:
     admin.save()
 
 
+def _ensure_role_users(password: str) -> None:
+    """A stock clerk and a manager, to see the back office as each role does."""
+    for username, group_name in ROLE_USERNAMES.items():
+        user, _ = get_user_model().objects.get_or_create(
+            username=username, defaults={"email": f"{username}@stockpool.example"}
+        )
+        user.is_staff, user.is_active = True, True
+        user.set_password(password)
+        user.save()
+        group = Group.objects.filter(name=group_name).first()
+        if group is not None:
+            user.groups.set([group])
+
+
 def _summarise() -> DemoSummary:
     levels = StockLevel.objects.all()
     low = levels.alias(available=F("on_hand") - F("reserved")).filter(
@@ -1623,4 +1642,5 @@ def _summarise() -> DemoSummary:
         low_levels=low.count(),
         units_on_hand=levels.aggregate(total=Sum("on_hand"))["total"] or 0,
         admin_username=ADMIN_USERNAME,
+        role_usernames=dict(ROLE_USERNAMES),
     )

@@ -274,7 +274,17 @@ def test_admin_login_follows_the_demo_password_setting(settings):
     assert admin.is_staff
     assert admin.is_active
     assert admin.check_password("second-demo-pass")
-    assert output.rstrip().endswith("Admin login: admin / second-demo-pass")
+    assert output.rstrip().endswith(
+        "Admin login: admin / second-demo-pass\n"
+        "Stock clerk login: clerk / second-demo-pass\n"
+        "Manager login: manager / second-demo-pass"
+    )
+    clerk = get_user_model().objects.get(username="clerk")
+    assert clerk.check_password("second-demo-pass")
+    assert [g.name for g in clerk.groups.all()] == ["Stock clerk"]
+    assert not clerk.is_superuser
+    assert clerk.has_perm("inventory.adjust_stock")
+    assert not clerk.has_perm("alerts.resolve_alert")
 
 
 def test_output_summarises_the_world():

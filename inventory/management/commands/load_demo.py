@@ -50,6 +50,8 @@ class Command(BaseCommand):
         for label, value in rows:
             self.stdout.write(f"  {label:<14} {value}")
         self.stdout.write(f"Admin login: {world.admin_username} / {password}")
+        for username, role in world.role_usernames.items():
+            self.stdout.write(f"{role} login: {username} / {password}")
 
 
 class _steps_reported_to:
