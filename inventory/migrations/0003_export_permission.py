@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0002_ledger_append_only_trigger'),
+        ("inventory", "0002_ledger_append_only_trigger"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='stocklevel',
-            options={'permissions': [('adjust_stock', 'Can adjust, count, receive and transfer stock'), ('export_data', 'Can export stock, listings, movements and alerts')]},
+            name="stocklevel",
+            options={
+                "permissions": [
+                    ("adjust_stock", "Can adjust, count, receive and transfer stock"),
+                    ("export_data", "Can export stock, listings, movements and alerts"),
+                ]
+            },
         ),
     ]
