@@ -5,31 +5,12 @@ from collections.abc import Iterator
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
+from alerts.api.serializers import AlertOutput
 from alerts.selectors import alert_list
 from inventory.exports import CHUNK_SIZE, ExportKind, register
 
-ALERT_COLUMNS = (
-    "id",
-    "kind",
-    "severity",
-    "status",
-    "subject",
-    "subject_label",
-    "sku",
-    "warehouse",
-    "channel",
-    "account",
-    "message",
-    "context",
-    "count",
-    "first_seen",
-    "last_seen",
-    "acknowledged_by",
-    "acknowledged_at",
-    "resolved_by",
-    "resolved_at",
-    "note",
-)
+#: The alerts API's fields, in its order.
+ALERT_COLUMNS = tuple(AlertOutput.Meta.fields)
 
 
 def alert_rows(alerts: QuerySet | None = None) -> Iterator[dict]:

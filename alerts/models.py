@@ -97,13 +97,7 @@ class AlertRule(models.Model):
         if self.scope == self.Scope.CHANNEL and self.kind == Kind.REORDER_POINT:
             raise ValidationError({"scope": "A reorder point is about stock on hand, not what a channel may sell."})
 
-    @property
-    def webhook_secret(self) -> str:
-        return crypto.decrypt_text(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
-
-    @webhook_secret.setter
-    def webhook_secret(self, value: str) -> None:
-        self.webhook_secret_encrypted = crypto.encrypt_text(value) if value else ""
+    webhook_secret = crypto.encrypted_text("webhook_secret_encrypted")
 
     @property
     def recipients(self) -> list[str]:

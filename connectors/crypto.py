@@ -48,6 +48,22 @@ def decrypt_json(token: str) -> dict:
     return json.loads(decrypt_text(token))
 
 
+def encrypted_text(field_name: str) -> property:
+    """A model property keeping its text encrypted in ``field_name``; "" when nothing is stored.
+
+    A ``property`` (not another descriptor) so that the model's constructor accepts it as a keyword.
+    """
+
+    def read(instance) -> str:
+        token = getattr(instance, field_name)
+        return decrypt_text(token) if token else ""
+
+    def write(instance, value: str) -> None:
+        setattr(instance, field_name, encrypt_text(value) if value else "")
+
+    return property(read, write)
+
+
 def mask(value: str) -> str:
     """What the admin may show of a secret: its length class and last characters, never the rest."""
     if not value:

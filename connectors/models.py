@@ -143,13 +143,7 @@ class ConnectorAccount(models.Model):
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = crypto.encrypt_json(value)
 
-    @property
-    def webhook_secret(self) -> str:
-        return crypto.decrypt_text(self.webhook_secret_encrypted) if self.webhook_secret_encrypted else ""
-
-    @webhook_secret.setter
-    def webhook_secret(self, value: str) -> None:
-        self.webhook_secret_encrypted = crypto.encrypt_text(value) if value else ""
+    webhook_secret = crypto.encrypted_text("webhook_secret_encrypted")
 
     @property
     def missing_credentials(self) -> list[str]:
@@ -297,13 +291,7 @@ class ChannelWebhook(models.Model):
         if unknown or not self.events:
             raise ValidationError({"events": f"Choose one or more of {', '.join(self.Event.values)}."})
 
-    @property
-    def secret(self) -> str:
-        return crypto.decrypt_text(self.secret_encrypted) if self.secret_encrypted else ""
-
-    @secret.setter
-    def secret(self, value: str) -> None:
-        self.secret_encrypted = crypto.encrypt_text(value)
+    secret = crypto.encrypted_text("secret_encrypted")
 
 
 class OutboundMessage(models.Model):

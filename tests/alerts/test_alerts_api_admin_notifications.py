@@ -16,19 +16,10 @@ from alerts.models import Alert, AlertRule, Kind
 from config.celery import app as celery_app
 from connectors import signing
 from inventory import services as stock
+from tests.clients import staff_client
 from tests.factories import AlertFactory, UserFactory, VariantFactory
 
 ALERTS_URL = "/api/v1/alerts/"
-
-
-def staff_client(*codenames):
-    user = UserFactory()
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = APIClient()
-    client.force_authenticate(user)
-    client.user = user
-    return client
 
 
 @pytest.fixture

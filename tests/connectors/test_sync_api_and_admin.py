@@ -1,13 +1,11 @@
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from connectors.models import ConnectorAccount, Kind, SyncJob
 from connectors.sync import run_sync_job
+from tests.clients import staff_client
 from tests.connectors.accounts import zoho_account
-from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,18 +16,9 @@ def account(zoho_sandbox):
     return zoho_account(zoho_sandbox)
 
 
-def staff_api(*codenames):
-    user = UserFactory()
-    for codename in codenames:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
 class TestSyncJobApi:
     def test_start_is_202_and_progress_can_be_followed(self, account):
-        client = staff_api("run_sync", "view_syncjob")
+        client = staff_client("run_sync", "view_syncjob")
 
         started = client.post("/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, format="json")
 
@@ -41,7 +30,7 @@ class TestSyncJobApi:
         assert (progress["status"], progress["processed"], progress["progress_percent"]) == ("succeeded", 12, 100)
 
     def test_a_second_start_returns_the_job_already_queued(self, account):
-        client = staff_api("run_sync", "view_syncjob")
+        client = staff_client("run_sync", "view_syncjob")
 
         first = client.post("/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, format="json").json()
         again = client.post("/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, format="json").json()
@@ -50,7 +39,7 @@ class TestSyncJobApi:
         assert SyncJob.objects.count() == 1
 
     def test_starting_needs_the_run_sync_permission(self, account):
-        response = staff_api("view_syncjob").post(
+        response = staff_client("view_syncjob").post(
             "/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, format="json"
         )
 
@@ -61,7 +50,7 @@ class TestSyncJobApi:
         "body", [{"account": 999999, "kind": "full"}, {"kind": "full"}, {"account": 1, "kind": "push"}]
     )
     def test_bad_requests_are_400(self, account, body):
-        response = staff_api("run_sync").post("/api/v1/sync-jobs/", body, format="json")
+        response = staff_client("run_sync").post("/api/v1/sync-jobs/", body, format="json")
 
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "invalid"

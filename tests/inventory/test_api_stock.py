@@ -1,27 +1,17 @@
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from inventory.models import StockLevel, StockMovement
-from tests.factories import UserFactory, VariantFactory, WarehouseFactory
+from tests.clients import staff_client
+from tests.factories import VariantFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
 
 STOCK_URL = "/api/v1/stock/"
 ADJUST_URL = "/api/v1/stock/adjustments/"
 MOVEMENTS_URL = "/api/v1/movements/"
-
-
-def staff_client(*perms):
-    user = UserFactory()
-    for codename in perms:
-        user.user_permissions.add(Permission.objects.get(codename=codename))
-    client = APIClient()
-    client.force_authenticate(user)
-    client.user = user
-    return client
 
 
 @pytest.fixture
