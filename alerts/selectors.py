@@ -18,7 +18,7 @@ from django.utils import timezone
 from alerts.models import Alert, AlertRule, Kind
 from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob, WebhookEvent
 from inventory import selectors as stock
-from inventory.models import ChannelListing, StockLevel, StockMovement, Variant
+from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant
 from reservations.models import Reservation, StockRefusal
 from reservations.selectors import reserved_mismatches
 
@@ -272,11 +272,13 @@ def detect_expiry_rate(rules: list[AlertRule]) -> Detection:
 
 
 def detect_price_variance(rules: list[AlertRule]) -> Detection:
+    """Retail prices of a SKU (storefronts, POS, marketplaces) too far apart; wholesale price lists differ by design."""
     rule = rules[0]
     tolerance = _threshold(rule, DEFAULT_PRICE_VARIANCE_PERCENT)
     price = Coalesce("price", "variant__price")
     rows = (
         ChannelListing.objects.filter(enabled=True, channel__active=True, variant__active=True)
+        .exclude(channel__kind=Channel.Kind.WHOLESALE)
         .values("variant_id", "variant__sku")
         .annotate(low=Min(price), high=Max(price), channels=Count("channel_id"))
         .filter(channels__gte=2, low__gt=0)

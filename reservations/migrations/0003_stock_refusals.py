@@ -5,27 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inventory', '0002_ledger_append_only_trigger'),
-        ('reservations', '0002_beat_schedule'),
+        ("inventory", "0002_ledger_append_only_trigger"),
+        ("reservations", "0002_beat_schedule"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StockRefusal',
+            name="StockRefusal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_ref', models.CharField(max_length=128)),
-                ('requested', models.PositiveIntegerField()),
-                ('available', models.IntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_refusals', to='inventory.channel')),
-                ('variant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_refusals', to='inventory.variant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("order_ref", models.CharField(max_length=128)),
+                ("requested", models.PositiveIntegerField()),
+                ("available", models.IntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stock_refusals",
+                        to="inventory.channel",
+                    ),
+                ),
+                (
+                    "variant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stock_refusals",
+                        to="inventory.variant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['variant', 'created_at'], name='stockrefusal_variant_time')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["variant", "created_at"], name="stockrefusal_variant_time")],
             },
         ),
     ]

@@ -222,6 +222,14 @@ class TestChannelKinds:
         services.evaluate([Kind.PRICE_VARIANCE])
         assert not active(Kind.PRICE_VARIANCE).exists()
 
+    def test_a_wholesale_price_list_is_not_a_variance(self, warehouse, variant, channel_with, listing_for):
+        variant.price = Decimal("10.00")
+        variant.save()
+        listing_for(channel_with(warehouse), variant)
+        listing_for(channel_with(warehouse, kind="wholesale"), variant, price=Decimal("7.20"))
+        services.evaluate([Kind.PRICE_VARIANCE])
+        assert not active(Kind.PRICE_VARIANCE).exists()
+
 
 class TestConnectorKinds:
     @pytest.fixture
