@@ -24,14 +24,15 @@ TIMEOUT = (3.0, 10.0)
 
 
 def notify(alert_ids: list[int]) -> None:
-    """Queue a notification for each newly raised alert (called after the raising commit)."""
-    from alerts.tasks import notify_alert_task
+    """Queue the notifications of newly raised alerts, one task for them all (called after the raising commit)."""
+    from alerts.tasks import notify_alerts_task
 
-    for alert_id in alert_ids:
-        try:
-            notify_alert_task.delay(alert_id)
-        except Exception:  # the alert stands in the admin; a broker hiccup must not fail the evaluation
-            logger.warning("Could not queue the notification of alert %s.", alert_id, exc_info=True)
+    if not alert_ids:
+        return
+    try:
+        notify_alerts_task.delay(list(alert_ids))
+    except Exception:  # the alerts stand in the admin; a broker hiccup must not fail the evaluation
+        logger.warning("Could not queue the notifications of %s alert(s).", len(alert_ids), exc_info=True)
 
 
 def claim(alert_id: int) -> Alert | None:
@@ -53,15 +54,23 @@ def claim(alert_id: int) -> Alert | None:
     return alert
 
 
-def send_email(alert: Alert) -> None:
-    recipients = alert.rule.recipients
-    if recipients:
-        send_mail(
-            f"[Stockpool {alert.get_severity_display()}] {alert.get_kind_display()}: {alert.subject_label}",
-            f"{alert.message}\n\nFirst seen {alert.first_seen:%Y-%m-%d %H:%M} UTC.\n{admin_link(alert)}\n",
-            settings.DEFAULT_FROM_EMAIL,
-            recipients,
-        )
+def send_emails(alerts: list[Alert]) -> None:
+    """One email per rule: an alert on its own, or the list when one evaluation raised several at once."""
+    by_rule: dict[int, list[Alert]] = {}
+    for alert in alerts:
+        by_rule.setdefault(alert.rule_id, []).append(alert)
+    for raised in by_rule.values():
+        rule, first = raised[0].rule, raised[0]
+        if not rule.recipients:
+            continue
+        if len(raised) == 1:
+            subject = f"[Stockpool {first.get_severity_display()}] {first.get_kind_display()}: {first.subject_label}"
+            body = f"{first.message}\n\nFirst seen {first.first_seen:%Y-%m-%d %H:%M} UTC.\n{admin_link(first)}\n"
+        else:
+            subject = f"[Stockpool {first.get_severity_display()}] {first.get_kind_display()}: {len(raised)} alerts"
+            lines = "\n".join(f"- {a.subject_label}: {a.message} {admin_link(a)}" for a in raised)
+            body = f"{lines}\n"
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, rule.recipients)
 
 
 def post_webhook(rule: AlertRule, body: dict) -> None:

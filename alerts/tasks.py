@@ -21,13 +21,12 @@ def evaluate_ledger_alerts_task():
 
 
 @shared_task(ignore_result=True)
-def notify_alert_task(alert_id: int):
-    alert = notifications.claim(alert_id)
-    if alert is None:
-        return
-    notifications.send_email(alert)
-    if alert.rule.webhook_url:
-        post_alert_webhook_task.delay(alert_id)
+def notify_alerts_task(alert_ids: list[int]):
+    claimed = [alert for alert in map(notifications.claim, alert_ids) if alert is not None]
+    notifications.send_emails(claimed)
+    for alert in claimed:
+        if alert.rule.webhook_url:
+            post_alert_webhook_task.delay(alert.pk)
 
 
 @shared_task(

@@ -127,7 +127,7 @@ class TestNotifications:
             services.evaluate(variant_ids=[variant.pk])
         alert = Alert.objects.active().get(kind=Kind.OUT_OF_STOCK, subject=f"variant:{variant.pk}")
         assert callbacks, "a newly raised alert queues its notification after commit"
-        tasks.notify_alert_task(alert.pk)
+        tasks.notify_alerts_task([alert.pk])
         return alert
 
     def test_email_once_per_subject_within_the_throttle(
@@ -154,6 +154,14 @@ class TestNotifications:
         stock.adjust_stock(warehouse=warehouse, variant=variant, delta=-1, reason="damage", source="admin")
         self.raise_and_notify(variant, django_capture_on_commit_callbacks)
         assert len(mail.outbox) == 2
+
+    def test_several_raised_at_once_make_one_email_per_rule(self, rule):
+        variants = VariantFactory.create_batch(3)
+        services.evaluate(variant_ids=[v.pk for v in variants])
+        tasks.notify_alerts_task(list(Alert.objects.values_list("pk", flat=True)))
+        assert len(mail.outbox) == 1
+        assert mail.outbox[0].subject.endswith("Out of stock: 3 alerts")
+        assert all(v.sku in mail.outbox[0].body for v in variants)
 
     def test_signed_webhook(self, rule, webhook_receiver, django_capture_on_commit_callbacks):
         rule.webhook_url, rule.webhook_secret = webhook_receiver.url, "whsec_alerts"
