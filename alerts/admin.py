@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from alerts import services
 from alerts.models import Alert, AlertRule, Severity
 from inventory.admin_bulk import AlertExportMixin
+from inventory.admin_scoping import ScopedModelAdmin
 
 SEVERITY_COLOURS = {
     Severity.CRITICAL: "#b91c1c",
@@ -22,7 +23,7 @@ class AlertActionForm(ActionForm):
 
 
 @admin.register(Alert)
-class AlertAdmin(AlertExportMixin, admin.ModelAdmin):
+class AlertAdmin(AlertExportMixin, ScopedModelAdmin):
     """The manager's list: most recent first, coloured by severity, worked in bulk with a note."""
 
     list_display = ["severity_badge", "kind", "subject_link", "message", "status", "count", "last_seen", "first_seen"]
@@ -137,7 +138,7 @@ class AlertRuleForm(forms.ModelForm):
 
 
 @admin.register(AlertRule)
-class AlertRuleAdmin(admin.ModelAdmin):
+class AlertRuleAdmin(ScopedModelAdmin):
     form = AlertRuleForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "kind", "scope", "threshold", "window_minutes", "severity", "enabled", "digest"]

@@ -10,7 +10,11 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self):
-        from alerts import demo, exports  # noqa: F401 (registers the alerts export)
+        from alerts import (  # noqa: F401 (registers the alerts export)
+            demo,
+            exports,
+            scoping,
+        )
         from connectors.reconcile import reconciled
         from inventory import events
 

@@ -14,6 +14,7 @@ from connectors.models import (
     SyncJob,
     WebhookEvent,
 )
+from inventory.admin_scoping import ScopedModelAdmin
 
 CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
 
@@ -72,7 +73,7 @@ class ConnectorAccountForm(forms.ModelForm):
 
 
 @admin.register(ConnectorAccount)
-class ConnectorAccountAdmin(admin.ModelAdmin):
+class ConnectorAccountAdmin(ScopedModelAdmin):
     form = ConnectorAccountForm
     list_display = [
         "name",
@@ -193,7 +194,7 @@ def sync_progress_widget(job: SyncJob) -> str:
 
 
 @admin.register(SyncJob)
-class SyncJobAdmin(admin.ModelAdmin):
+class SyncJobAdmin(ScopedModelAdmin):
     list_display = [
         "id",
         "account",
@@ -251,7 +252,7 @@ class SyncJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncConflict)
-class SyncConflictAdmin(admin.ModelAdmin):
+class SyncConflictAdmin(ScopedModelAdmin):
     list_display = [
         "variant",
         "field",
@@ -324,7 +325,7 @@ class ChannelWebhookForm(forms.ModelForm):
 
 
 @admin.register(ChannelWebhook)
-class ChannelWebhookAdmin(admin.ModelAdmin):
+class ChannelWebhookAdmin(ScopedModelAdmin):
     """The signing secret is generated here and shown once, like an API key."""
 
     form = ChannelWebhookForm
@@ -363,7 +364,7 @@ class ChannelWebhookAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ScopedModelAdmin):
     list_display = ["id", "destination", "kind", "status", "attempts", "next_attempt_at", "delivered_at", "short_error"]
     list_filter = ["status", "kind", "account"]
     search_fields = ["dedupe_key"]
@@ -410,7 +411,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExternalRef)
-class ExternalRefAdmin(admin.ModelAdmin):
+class ExternalRefAdmin(ScopedModelAdmin):
     list_display = ["account", "content_type", "object_id", "external_id", "external_code", "last_seen_at"]
     list_filter = ["account", "content_type"]
     search_fields = ["external_id", "external_code"]
@@ -424,7 +425,7 @@ class ExternalRefAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ScopedModelAdmin):
     list_display = ["received_at", "account", "event_type", "status", "attempts", "short_error"]
     list_filter = ["status", "account", "event_type"]
     search_fields = ["event_id", "event_type"]

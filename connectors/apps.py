@@ -6,7 +6,13 @@ class ConnectorsConfig(AppConfig):
     verbose_name = "Connectors"
 
     def ready(self):
-        from connectors import channel_events, demo, outbox, publishing
+        from connectors import (
+            channel_events,
+            demo,
+            outbox,
+            publishing,
+            scoping,  # noqa: F401 (registers who sees the connectors' rows)
+        )
         from inventory import events
 
         events.movements_booked.connect(outbox.record_movements, dispatch_uid="connectors.outbox")

@@ -20,6 +20,7 @@ from django.utils.http import urlencode
 
 from inventory import selectors, services
 from inventory.admin_bulk import ListingBulkMixin, MovementExportMixin, StockLevelBulkMixin
+from inventory.admin_scoping import ScopedModelAdmin, ScopedTabularInline
 from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
 from inventory.models import (
     Category,
@@ -27,6 +28,7 @@ from inventory.models import (
     ChannelListing,
     ChannelWarehouse,
     ListingStateChange,
+    Membership,
     Organization,
     Product,
     StockLevel,
@@ -34,6 +36,7 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
+from inventory.scoping import visible_to
 
 admin.site.site_header = "Stockpool back office"
 admin.site.site_title = "Stockpool"
@@ -79,7 +82,7 @@ class CategoryFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ScopedModelAdmin):
     list_display = ("name", "kind", "slug", "created_at")
     list_filter = ("kind",)
     search_fields = ("name", "slug")
@@ -87,7 +90,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Warehouse)
-class WarehouseAdmin(admin.ModelAdmin):
+class WarehouseAdmin(ScopedModelAdmin):
     list_display = ("code", "name", "organization", "active", "system_of_record")
     list_filter = ("active", "system_of_record", "organization")
     list_select_related = ("organization",)
@@ -103,7 +106,7 @@ class WarehouseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ScopedModelAdmin):
     list_display = ("full_path", "slug")
     search_fields = ("name", "slug", "parent__name")
     autocomplete_fields = ("parent",)
@@ -119,7 +122,7 @@ class CategoryAdmin(admin.ModelAdmin):
         return str(category)
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(ScopedTabularInline):
     model = Variant
     fields = ("sku", "name", "barcode", "price", "track_inventory", "active", "low_stock_threshold")
     extra = 0
@@ -127,7 +130,7 @@ class VariantInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ScopedModelAdmin):
     list_display = ("name", "brand", "category", "active", "updated_at")
     list_filter = (("category", CategoryFilter), "active")
     list_select_related = (f"category__{CATEGORY_ANCESTORS}",)
@@ -142,7 +145,7 @@ class ProductAdmin(admin.ModelAdmin):
             _refresh_sellability(variant_ids=form.instance.variants.values_list("pk", flat=True))
 
 
-class StockLevelInline(admin.TabularInline):
+class StockLevelInline(ScopedTabularInline):
     """Where the variant is stocked. The numbers change only through the stock operations."""
 
     model = StockLevel
@@ -164,7 +167,7 @@ class StockLevelInline(admin.TabularInline):
 
 
 @admin.register(Variant)
-class VariantAdmin(admin.ModelAdmin):
+class VariantAdmin(ScopedModelAdmin):
     list_display = ("sku", "product", "name", "price", "active", "total_on_hand")
     list_filter = (("product__category", CategoryFilter), "active", "track_inventory")
     list_select_related = ("product",)
@@ -175,7 +178,7 @@ class VariantAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         on_hand = (
-            StockLevel.objects.filter(variant=OuterRef("pk"))
+            visible_to(StockLevel.objects.filter(variant=OuterRef("pk")), request.user)
             .order_by()
             .values("variant")
             .annotate(total=Sum("on_hand"))
@@ -183,7 +186,14 @@ class VariantAdmin(admin.ModelAdmin):
         )
         return super().get_queryset(request).annotate(total_on_hand=Coalesce(Subquery(on_hand), Value(0)))
 
-    @admin.display(description="On hand (all warehouses)", ordering="total_on_hand")
+    def get_exclude(self, request, obj=None):
+        # Cost prices are the supplier's: only those who hold stock see them.
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not (request.user.is_superuser or visible_to(Warehouse, request.user).exists()):
+            exclude.append("cost_price")
+        return exclude
+
+    @admin.display(description="On hand (your warehouses)", ordering="total_on_hand")
     def total_on_hand(self, variant):
         return variant.total_on_hand
 
@@ -212,7 +222,7 @@ class BelowThresholdFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(StockLevelBulkMixin, admin.ModelAdmin):
+class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
     """Stock levels to look at; changing them takes ``inventory.adjust_stock`` and the operation views."""
 
     list_display = ("warehouse", "sku", "product", "on_hand", "reserved", "available", "is_low", "movements")
@@ -225,7 +235,7 @@ class StockLevelAdmin(StockLevelBulkMixin, admin.ModelAdmin):
     actions = ("adjust_selected_levels", *StockLevelBulkMixin.bulk_actions)
 
     def get_queryset(self, request):
-        return selectors.stock_levels()
+        return visible_to(selectors.stock_levels(), request.user)
 
     def get_list_display(self, request):
         if self.has_adjust_stock_permission(request):
@@ -339,6 +349,9 @@ class StockLevelAdmin(StockLevelBulkMixin, admin.ModelAdmin):
 
     def _stock_operation(self, request, form, *, title, done_url, level=None):
         """Show the form; on a valid POST book it, then go to the movements it wrote."""
+        for field in form.fields.values():  # only the user's warehouses to choose from, or to post
+            if getattr(field, "queryset", None) is not None:
+                field.queryset = visible_to(field.queryset, request.user)
         if request.method == "POST" and form.is_valid():
             movements = form.book(actor=request.user)
             if movements is not None:
@@ -377,7 +390,7 @@ def _booked_message(movements) -> str:
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(MovementExportMixin, admin.ModelAdmin):
+class StockMovementAdmin(MovementExportMixin, ScopedModelAdmin):
     """The ledger is append-only: nobody, superusers included, adds, changes or deletes movements here."""
 
     list_display = (
@@ -430,7 +443,7 @@ class StockMovementAdmin(MovementExportMixin, admin.ModelAdmin):
         return f"{movement.quantity:+d}"
 
 
-class ChannelWarehouseInline(admin.TabularInline):
+class ChannelWarehouseInline(ScopedTabularInline):
     model = ChannelWarehouse
     fields = ("priority", "warehouse")
     autocomplete_fields = ("warehouse",)
@@ -439,7 +452,7 @@ class ChannelWarehouseInline(admin.TabularInline):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(ScopedModelAdmin):
     list_display = ("code", "name", "kind", "organization", "active", "reservation_ttl_seconds")
     list_filter = ("kind", "organization", "active")
     list_select_related = ("organization",)
@@ -454,7 +467,7 @@ class ChannelAdmin(admin.ModelAdmin):
             _refresh_sellability(listing_ids=form.instance.listings.values_list("pk", flat=True))
 
 
-class ListingStateChangeInline(admin.TabularInline):
+class ListingStateChangeInline(ScopedTabularInline):
     """When the listing became sellable or unsellable, as the services recorded it."""
 
     model = ListingStateChange
@@ -472,7 +485,7 @@ class ListingStateChangeInline(admin.TabularInline):
 
 
 @admin.register(ChannelListing)
-class ChannelListingAdmin(ListingBulkMixin, admin.ModelAdmin):
+class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
     """Exposure rules per channel and SKU; saving them recomputes the listing's sellable state."""
 
     actions = ListingBulkMixin.bulk_actions
@@ -549,3 +562,29 @@ def _availability_of(listing: ChannelListing) -> selectors.ListingAvailability:
     if not hasattr(listing, "availability"):  # a change form shows one listing
         (listing.availability,) = selectors.listing_availability(ChannelListing.objects.filter(pk=listing.pk))
     return listing.availability
+
+
+@admin.register(Membership)
+class MembershipAdmin(ScopedModelAdmin):
+    """Who belongs to which organization, with what role; the role's group follows (``set_membership``)."""
+
+    list_display = ("user", "organization", "role", "created_at")
+    list_filter = ("role", "organization")
+    list_select_related = ("user", "organization")
+    search_fields = ("user__username", "user__email", "organization__name")
+    autocomplete_fields = ("user", "organization")
+    readonly_fields = ("created_at",)
+
+    def save_model(self, request, obj, form, change):
+        if (change and "user" in form.changed_data) or "organization" in form.changed_data:
+            original = Membership.objects.get(pk=obj.pk) if change else None
+            if original is not None:
+                services.remove_membership(original.user, original.organization)
+        obj.pk = services.set_membership(obj.user, obj.organization, obj.role).pk
+
+    def delete_model(self, request, obj):
+        services.remove_membership(obj.user, obj.organization)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "organization"):
+            services.remove_membership(membership.user, membership.organization)

@@ -33,6 +33,7 @@ from django.utils.http import urlencode
 from inventory import exports, imports, selectors, services
 from inventory.exceptions import DomainError
 from inventory.models import ChannelListing, Warehouse
+from inventory.scoping import visible_to
 
 EXPORT_PERMISSION = "inventory.export_data"
 ADJUST_PERMISSION = "inventory.adjust_stock"
@@ -196,9 +197,14 @@ def _claim_preview(user, token: str) -> dict | None:
     return payload
 
 
-def _replan(payload: dict) -> imports.StockImport:
+def _replan(payload: dict, user) -> imports.StockImport:
     stock_file = imports.parse_stock_text(payload["text"], name=payload["name"], encoding=payload["encoding"])
-    return imports.plan_stock_import(stock_file, reason=payload["reason"], reference=payload["reference"])
+    return imports.plan_stock_import(
+        stock_file,
+        reason=payload["reason"],
+        reference=payload["reference"],
+        warehouses=visible_to(Warehouse, user),
+    )
 
 
 class StockLevelBulkMixin(ExportMixin):
@@ -234,7 +240,10 @@ class StockLevelBulkMixin(ExportMixin):
             try:
                 stock_file = imports.read_stock_file(upload.read(), name=upload.name)
                 stock_import = imports.plan_stock_import(
-                    stock_file, reason=form.cleaned_data["reason"], reference=form.cleaned_data["reference"]
+                    stock_file,
+                    reason=form.cleaned_data["reason"],
+                    reference=form.cleaned_data["reference"],
+                    warehouses=visible_to(Warehouse, request.user),
                 )
             except imports.StockFileError as error:
                 form.add_error("file", error.message)
@@ -254,11 +263,11 @@ class StockLevelBulkMixin(ExportMixin):
                 request, "This preview was applied already or has expired; upload the file again.", messages.ERROR
             )
             return HttpResponseRedirect(_url(self, "import"))
-        stock_import = _replan(payload)
+        stock_import = _replan(payload, request.user)
         try:
             applied = imports.apply_stock_import(stock_import, previewed=payload["figures"], actor=request.user)
         except imports.StalePreview as stale:
-            fresh = _replan(payload)
+            fresh = _replan(payload, request.user)
             if not fresh.is_valid:
                 return self._upload_page(request, StockImportForm(), problems=fresh.problems, name=payload["name"])
             return self._preview_page(request, fresh, stale=stale)
@@ -280,7 +289,7 @@ class StockLevelBulkMixin(ExportMixin):
             **_page_context(self, request, title="Import stock counts or adjustments (CSV)", form=form),
             "problems": problems,
             "file_name": name,
-            "warehouses": Warehouse.objects.order_by("code").only("code", "name"),
+            "warehouses": visible_to(Warehouse, request.user).order_by("code").only("code", "name"),
             "max_rows": imports.MAX_IMPORT_ROWS,
             "columns": imports.COLUMNS,
         }
@@ -301,8 +310,9 @@ class StockLevelBulkMixin(ExportMixin):
         """A CSV to count into: the warehouse's SKUs with set_on_hand empty (just the header without one)."""
         self._require_import_permission(request)
         code = request.GET.get("warehouse", "")
-        levels = selectors.stock_levels().filter(warehouse__code=code) if code else selectors.stock_levels().none()
-        if code and not Warehouse.objects.filter(code=code).exists():
+        levels = visible_to(selectors.stock_levels(), request.user)
+        levels = levels.filter(warehouse__code=code) if code else levels.none()
+        if code and not visible_to(Warehouse, request.user).filter(code=code).exists():
             raise Http404("No such warehouse.")
         chunks = exports.csv_chunks(imports.COUNT_SHEET_COLUMNS, imports.count_sheet_rows(levels), bom=True)
         return exports.streaming_download(chunks, fmt="csv", name=f"count-sheet-{code or 'template'}.csv")

@@ -372,17 +372,18 @@ def _columns(header: list[str]) -> tuple[list[str | None], tuple[str, ...]]:
 # --- Checking the rows ----------------------------------------------------------------------------
 
 
-def plan_stock_import(stock_file: StockFile, *, reason: str = "", reference: str = "") -> StockImport:
+def plan_stock_import(stock_file: StockFile, *, reason: str = "", reference: str = "", warehouses=None) -> StockImport:
     """Check every row of ``stock_file`` against the catalog and the current levels; writes nothing.
 
     ``reason`` is used for rows without one (else a count for counted rows and an adjustment for
-    changes); ``reference`` for rows without one (else the file's name).
+    changes); ``reference`` for rows without one (else the file's name). ``warehouses`` are those
+    the rows may name (all by default; the admin passes the user's visible ones).
     """
     if reason and reason not in services.MANUAL_REASONS:
         raise InvalidInput(f"Unknown reason {reason!r}.", details={"field": "reason", "value": reason})
     reference = (reference or stock_file.name)[:REFERENCE_MAX_LENGTH]
     variants = _variants(row.values.get("sku", "") for row in stock_file.rows)
-    warehouses = _Warehouses()
+    warehouses = _Warehouses(Warehouse.objects.all() if warehouses is None else warehouses)
 
     parsed, problems, skipped, first_line_of = [], [], [], {}
     for row in stock_file.rows:
@@ -532,8 +533,8 @@ def _variants(skus: Iterable[str]) -> dict[str, Variant]:
 class _Warehouses:
     """Warehouses by code: exact, else case-insensitive when that names exactly one."""
 
-    def __init__(self):
-        self.by_code = {warehouse.code: warehouse for warehouse in Warehouse.objects.all()}
+    def __init__(self, warehouses):
+        self.by_code = {warehouse.code: warehouse for warehouse in warehouses}
         folded = defaultdict(list)
         for warehouse in self.by_code.values():
             folded[warehouse.code.lower()].append(warehouse)

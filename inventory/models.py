@@ -375,3 +375,33 @@ class ListingStateChange(models.Model):
     def __str__(self):
         state = "sellable" if self.sellable else "unsellable"
         return f"{self.listing} became {state}"
+
+
+class Membership(models.Model):
+    """A user's place in an organization: what they see is its data, what they may do is their role.
+
+    A role is carried out by the group of the same name (alerts/migrations/0003_roles.py); keep the
+    two in step through ``inventory.services.set_membership`` and ``remove_membership``.
+    """
+
+    class Role(models.TextChoices):
+        CLERK = "clerk", "Clerk"
+        MANAGER = "manager", "Manager"
+        ADMINISTRATOR = "administrator", "Administrator"
+
+    #: The role group each role holds, weakest first.
+    GROUPS = {Role.CLERK: "Stock clerk", Role.MANAGER: "Manager", Role.ADMINISTRATOR: "Administrator"}
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CLERK)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="membership_unique_user_organization"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_role_display()} at {self.organization}"

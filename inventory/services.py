@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory import events, selectors
@@ -19,6 +20,8 @@ from inventory.models import (
     Channel,
     ChannelListing,
     ListingStateChange,
+    Membership,
+    Organization,
     StockLevel,
     StockMovement,
     Variant,
@@ -446,3 +449,34 @@ def refresh_listings(
     )
     events.send_after_commit(events.listing_sellability_changed, changes=tuple(transitions))
     return transitions
+
+
+@transaction.atomic
+def set_membership(user, organization: Organization, role: str) -> Membership:
+    """Give ``user`` ``role`` in ``organization`` (creating or changing the membership), and its group."""
+    membership, _ = Membership.objects.update_or_create(user=user, organization=organization, defaults={"role": role})
+    sync_role_groups(user)
+    return membership
+
+
+@transaction.atomic
+def remove_membership(user, organization: Organization) -> None:
+    Membership.objects.filter(user=user, organization=organization).delete()
+    sync_role_groups(user)
+
+
+def sync_role_groups(user) -> None:
+    """Keep ``user.groups`` in step with memberships: exactly the group of the highest role held.
+
+    Groups carry permissions, memberships carry data: a user who is a manager in one organization and
+    a clerk in another holds the manager's permissions, on the data of both (see inventory/scoping.py).
+    """
+    ranks = list(Membership.GROUPS)
+    roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
+    role_groups = Group.objects.filter(name__in=Membership.GROUPS.values())
+    user.groups.remove(*role_groups)
+    if roles:
+        highest = max(roles, key=ranks.index)
+        group = role_groups.filter(name=Membership.GROUPS[highest]).first()
+        if group is not None:
+            user.groups.add(group)

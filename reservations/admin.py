@@ -2,12 +2,13 @@ from django.contrib import admin, messages
 from django.db.models import Sum
 from django.template.response import TemplateResponse
 
+from inventory.admin_scoping import ScopedModelAdmin, ScopedTabularInline
 from inventory.exceptions import DomainError
 from reservations import services
 from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
 
 
-class ReservationLineInline(admin.TabularInline):
+class ReservationLineInline(ScopedTabularInline):
     model = ReservationLine
     fields = ["variant", "warehouse", "quantity", "unit_price", "tax"]
     readonly_fields = fields
@@ -22,7 +23,7 @@ class ReservationLineInline(admin.TabularInline):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ScopedModelAdmin):
     list_display = ["order_ref", "channel", "kind", "status", "units", "expires_at", "created_at", "closed_at"]
     list_filter = ["status", "kind", "channel"]
     search_fields = ["order_ref", "invoice_number", "customer_name", "lines__variant__sku"]
@@ -76,7 +77,7 @@ class ReservationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChannelApiKey)
-class ChannelApiKeyAdmin(admin.ModelAdmin):
+class ChannelApiKeyAdmin(ScopedModelAdmin):
     list_display = ["name", "channel", "prefix", "created_at", "created_by", "revoked_at"]
     list_filter = ["channel", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "channel__code"]
@@ -111,7 +112,7 @@ class ChannelApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
+class IdempotencyKeyAdmin(ScopedModelAdmin):
     """Read-only: what a channel's retried requests were answered, for support."""
 
     list_display = ["key", "channel", "state", "response_status", "created_at", "completed_at"]
