@@ -576,10 +576,9 @@ class MembershipAdmin(ScopedModelAdmin):
     readonly_fields = ("created_at",)
 
     def save_model(self, request, obj, form, change):
-        if (change and "user" in form.changed_data) or "organization" in form.changed_data:
-            original = Membership.objects.get(pk=obj.pk) if change else None
-            if original is not None:
-                services.remove_membership(original.user, original.organization)
+        if change and {"user", "organization"} & set(form.changed_data):
+            original = Membership.objects.select_related("user", "organization").get(pk=obj.pk)
+            services.remove_membership(original.user, original.organization)
         obj.pk = services.set_membership(obj.user, obj.organization, obj.role).pk
 
     def delete_model(self, request, obj):
