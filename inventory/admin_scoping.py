@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import Http404
 
-from inventory.scoping import visible_to
+from inventory.scoping import is_scoped, visible_to
 
 
 def _scoped_choices(formfield, request):
@@ -35,6 +35,23 @@ class ScopedAdminMixin:
 
 
 class ScopedModelAdminMixin(ScopedAdminMixin):
+    """A model without a scoping rule (groups, API tokens, beat schedules) is the platform's: superusers only."""
+
+    def _platform_only(self, request) -> bool:
+        return not request.user.is_superuser and not is_scoped(self.model)
+
+    def has_view_permission(self, request, obj=None):
+        return not self._platform_only(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args, **kwargs):
+        return not self._platform_only(request) and super().has_add_permission(request, *args, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._platform_only(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._platform_only(request) and super().has_delete_permission(request, obj)
+
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None and not request.user.is_superuser:
@@ -77,6 +94,7 @@ def scope_every_admin(site=admin.site) -> None:
 
     Called once every admin module is loaded (``InventoryConfig.ready``, after the admin's autodiscover).
     Their models have no rule of their own apart from users, so they show to superusers only.
+    Inlines of those admins are left as they are.
     """
     for model_admin in site._registry.values():
         cls = type(model_admin)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.db.models import F, Sum
 from django.utils.text import slugify
@@ -27,6 +26,7 @@ from inventory.models import (
     ChannelListing,
     ChannelWarehouse,
     ListingStateChange,
+    Membership,
     Organization,
     Product,
     StockLevel,
@@ -34,13 +34,16 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
-from inventory.services import StockChange, apply_stock_changes, refresh_listings
+from inventory.services import StockChange, apply_stock_changes, refresh_listings, set_membership
 
 SEED = "stockpool-demo-1"
 OPENING_STOCK_REFERENCE = "demo-opening-stock"
 ADMIN_USERNAME = "admin"
-#: Staff logins in the role groups (made by alerts/migrations/0003_roles.py), with the admin's password.
-ROLE_USERNAMES = {"clerk": "Stock clerk", "manager": "Manager"}
+#: Staff logins, with the admin's password: a clerk and a manager of each demo organization, members
+#: through ``inventory.services.set_membership`` (which puts them in the role's group). ``clerk`` and
+#: ``manager`` are the supplier's (BMB Wholesale); the others are ``<organization slug>-clerk`` and so on.
+SUPPLIER_SLUG = "bmb-wholesale"
+ROLES = {"clerk": Membership.Role.CLERK, "manager": Membership.Role.MANAGER}
 CENT = Decimal("0.01")
 
 BMB = "bmb-cash-carry"
@@ -1359,7 +1362,7 @@ def build_demo_world(*, admin_password: str) -> DemoSummary:
     listing_ids = _create_missing_listings(variant_specs, variants, channels)
     refresh_listings(listing_ids=listing_ids, cause=ListingStateChange.Cause.CATALOG)
     _ensure_admin(admin_password)
-    _ensure_role_users(admin_password)
+    _ensure_role_users(admin_password, organizations)
     events.demo_world_loaded.send(sender=None, organizations=organizations, warehouses=warehouses, channels=channels)
     return _summarise()
 
@@ -1611,18 +1614,26 @@ def _ensure_admin(password: str) -> None:
     admin.save()
 
 
-def _ensure_role_users(password: str) -> None:
-    """A stock clerk and a manager, to see the back office as each role does."""
-    for username, group_name in ROLE_USERNAMES.items():
+def role_usernames() -> dict[str, str]:
+    """Each demo login and what it is, e.g. ``{"clerk": "Stock clerk at BMB Wholesale …", …}``."""
+    names = {}
+    for spec in ORGANIZATIONS:
+        for prefix, role in ROLES.items():
+            username = prefix if spec.slug == SUPPLIER_SLUG else f"{spec.slug}-{prefix}"
+            names[username] = (spec.slug, role, f"{Membership.GROUPS[role]} at {spec.name}")
+    return names
+
+
+def _ensure_role_users(password: str, organizations: dict[str, Organization]) -> None:
+    """A stock clerk and a manager of each organization, to see the back office as each does."""
+    for username, (slug, role, _label) in role_usernames().items():
         user, _ = get_user_model().objects.get_or_create(
             username=username, defaults={"email": f"{username}@stockpool.example"}
         )
         user.is_staff, user.is_active = True, True
         user.set_password(password)
         user.save()
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            user.groups.set([group])
+        set_membership(user, organizations[slug], role)
 
 
 def _summarise() -> DemoSummary:
@@ -1642,5 +1653,5 @@ def _summarise() -> DemoSummary:
         low_levels=low.count(),
         units_on_hand=levels.aggregate(total=Sum("on_hand"))["total"] or 0,
         admin_username=ADMIN_USERNAME,
-        role_usernames=dict(ROLE_USERNAMES),
+        role_usernames={username: label for username, (_, _, label) in role_usernames().items()},
     )

@@ -25,6 +25,7 @@ from inventory.models import (
     ChannelListing,
     ChannelWarehouse,
     ListingStateChange,
+    Membership,
     Organization,
     Product,
     StockLevel,
@@ -39,11 +40,22 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password("secret-pass-123")
     is_staff = True
+
+    @factory.post_generation
+    def organization(user, create, extracted, **kwargs):
+        """Staff see only their organizations' data (inventory.scoping): a test user is a member of the
+        test organization, which owns what the factories make, unless given another or ``organization=False``.
+        The membership is made directly, leaving the user's groups (and so permissions) to the test."""
+        if not create or extracted is False:
+            return
+        organization = extracted or DefaultOrganizationFactory()
+        Membership.objects.get_or_create(user=user, organization=organization)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -55,11 +67,32 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     kind = Organization.Kind.SUPPLIER
 
 
+class DefaultOrganizationFactory(OrganizationFactory):
+    """The one organization the factories' warehouses, channels and accounts belong to by default."""
+
+    class Meta:
+        django_get_or_create = ("slug",)
+
+    name = "Test organization"
+    slug = "test-org"
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    """A user's membership of an organization, made directly (``set_membership`` also sets the role's group)."""
+
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory, organization=False)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = Membership.Role.CLERK
+
+
 class WarehouseFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Warehouse
 
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.SubFactory(DefaultOrganizationFactory)
     code = factory.Sequence(lambda n: f"wh-{n}")
     name = factory.Sequence(lambda n: f"Warehouse {n}")
 
@@ -120,7 +153,7 @@ class ChannelFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Channel
 
-    organization = factory.SubFactory(OrganizationFactory, kind=Organization.Kind.RESELLER)
+    organization = factory.SubFactory(DefaultOrganizationFactory)
     code = factory.Sequence(lambda n: f"channel-{n}")
     name = factory.Sequence(lambda n: f"Channel {n}")
     kind = Channel.Kind.STOREFRONT
@@ -209,7 +242,7 @@ class ConnectorAccountFactory(factory.django.DjangoModelFactory):
 
     kind = Kind.ZOHO_INVENTORY
     name = factory.Sequence(lambda n: f"Zoho account {n}")
-    organization = factory.SubFactory(OrganizationFactory)
+    organization = factory.SubFactory(DefaultOrganizationFactory)
     warehouse = factory.SubFactory(
         WarehouseFactory,
         organization=factory.SelfAttribute("..organization"),

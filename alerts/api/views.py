@@ -9,12 +9,13 @@ from alerts import selectors, services
 from alerts.api.filters import AlertFilter
 from alerts.api.serializers import AlertActionInput, AlertOutput
 from config.permissions import require_permission
+from inventory.scoping import VisibleQuerysetMixin, visible_to
 
 _ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "message", "details"}}')
 
 
 @extend_schema(tags=["alerts"])
-class AlertListView(generics.ListAPIView):
+class AlertListView(VisibleQuerysetMixin, generics.ListAPIView):
     """Alerts, most recently seen first, filtered by kind, severity, status, SKU, warehouse or channel."""
 
     serializer_class = AlertOutput
@@ -28,7 +29,7 @@ class _AlertAction(APIView):
     def post(self, request, pk):
         payload = AlertActionInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        alert = generics.get_object_or_404(selectors.alert_list(), pk=pk)
+        alert = generics.get_object_or_404(visible_to(selectors.alert_list(), request.user), pk=pk)
         alert = type(self).action(alert, user=request.user, note=payload.validated_data["note"])
         return Response(AlertOutput(alert).data)
 

@@ -1,5 +1,6 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -7,6 +8,7 @@ from config.permissions import require_permission
 from connectors import sync
 from connectors.api.serializers import SyncJobInput, SyncJobOutput
 from connectors.models import SyncJob
+from inventory.scoping import VisibleQuerysetMixin, is_visible
 
 
 @extend_schema(
@@ -26,6 +28,8 @@ class SyncJobCreateView(APIView):
     def post(self, request):
         payload = SyncJobInput(data=request.data)
         payload.is_valid(raise_exception=True)
+        if not is_visible(payload.validated_data["account"], request.user):
+            raise ValidationError({"account": ["Invalid pk - object does not exist."]})
         job, _ = sync.start_sync(
             payload.validated_data["account"], payload.validated_data["kind"], started_by=request.user
         )
@@ -33,7 +37,7 @@ class SyncJobCreateView(APIView):
 
 
 @extend_schema(tags=["sync"])
-class SyncJobDetailView(generics.RetrieveAPIView):
+class SyncJobDetailView(VisibleQuerysetMixin, generics.RetrieveAPIView):
     """A sync job's status, progress and counts."""
 
     serializer_class = SyncJobOutput

@@ -16,6 +16,7 @@ from config.permissions import require_permission
 from inventory import exports, selectors
 from inventory.api.filters import StockLevelFilter
 from inventory.api.serializers import StockLevelOutput
+from inventory.scoping import VisibleQuerysetMixin
 
 _ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "message", "details"}}')
 _ERRORS = {401: _ERROR, 403: _ERROR}
@@ -51,7 +52,7 @@ class _ErrorsAsJSON(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class _StockExportView(generics.GenericAPIView):
+class _StockExportView(VisibleQuerysetMixin, generics.GenericAPIView):
     permission_classes = [require_permission("inventory.export_data")]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _ErrorsAsJSON

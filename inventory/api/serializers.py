@@ -2,7 +2,8 @@ from rest_framework import serializers
 
 from config.api import StrictIntegerField
 from inventory import selectors, services
-from inventory.models import StockLevel, StockMovement
+from inventory.models import StockLevel, StockMovement, Warehouse
+from inventory.scoping import visible_to
 
 MAX_ADJUSTMENTS_PER_REQUEST = 1000
 
@@ -92,7 +93,10 @@ class AdjustmentsInput(serializers.Serializer):
         rows = data.get("adjustments") if isinstance(data, dict) else None
         rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
         self.context["variants"] = selectors.variants_by_sku(_strings(row.get("sku") for row in rows))
-        self.context["warehouses"] = selectors.warehouses_by_code(_strings(row.get("warehouse") for row in rows))
+        codes = _strings(row.get("warehouse") for row in rows)
+        # Another organization's warehouse is as unknown as one that does not exist.
+        visible = visible_to(Warehouse.objects.filter(code__in=codes), self.context.get("user"))
+        self.context["warehouses"] = {warehouse.code: warehouse for warehouse in visible}
         return super().to_internal_value(data)
 
     @property

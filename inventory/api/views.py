@@ -17,12 +17,13 @@ from inventory.api.serializers import (
 )
 from inventory.exceptions import InvalidInput
 from inventory.models import StockMovement
+from inventory.scoping import VisibleQuerysetMixin
 
 _ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "message", "details"}}')
 
 
 @extend_schema(tags=["stock"])
-class StockLevelListView(generics.ListAPIView):
+class StockLevelListView(VisibleQuerysetMixin, generics.ListAPIView):
     """Stock levels per warehouse and SKU, with what is available (on hand less reserved)."""
 
     serializer_class = StockLevelOutput
@@ -31,7 +32,7 @@ class StockLevelListView(generics.ListAPIView):
 
 
 @extend_schema(tags=["stock"])
-class StockMovementListView(generics.ListAPIView):
+class StockMovementListView(VisibleQuerysetMixin, generics.ListAPIView):
     """The ledger: every change of on_hand, newest first."""
 
     serializer_class = StockMovementOutput
@@ -53,7 +54,7 @@ class StockAdjustmentsView(APIView):
     permission_classes = [require_permission("inventory.adjust_stock")]
 
     def post(self, request):
-        payload = AdjustmentsInput(data=request.data)
+        payload = AdjustmentsInput(data=request.data, context={"user": request.user})
         if not payload.is_valid():
             errors = payload.errors_by_row
             if not isinstance(errors, list):

@@ -35,9 +35,10 @@ def manager(db):
 @pytest.mark.django_db
 class TestRestApi:
     def test_list_filters_and_pages(self, clerk, warehouse):
-        AlertFactory.create_batch(3)
+        AlertFactory.create_batch(3, warehouse=warehouse)
         AlertFactory(kind=Kind.LOW_STOCK, severity="medium", warehouse=warehouse)
-        AlertFactory(status=Alert.Status.RESOLVED)
+        AlertFactory(status=Alert.Status.RESOLVED, warehouse=warehouse)
+        AlertFactory()  # about a SKU nobody in the clerk's organization stocks: not theirs
         body = clerk.get(ALERTS_URL, {"active": "true"}).json()
         assert body["count"] == 4
         assert set(body["results"][0]) >= {"id", "kind", "severity", "status", "subject_label", "sku", "message"}
@@ -50,8 +51,8 @@ class TestRestApi:
         assert response.status_code == 400
         assert "error" in response.json()
 
-    def test_a_clerk_acknowledges_but_cannot_resolve(self, clerk):
-        alert = AlertFactory()
+    def test_a_clerk_acknowledges_but_cannot_resolve(self, clerk, warehouse):
+        alert = AlertFactory(warehouse=warehouse)
         response = clerk.post(f"{ALERTS_URL}{alert.pk}/acknowledge/", {"note": "counting the shelf"}, format="json")
         assert response.status_code == 200
         assert (response.json()["status"], response.json()["note"]) == ("acknowledged", "counting the shelf")
@@ -62,8 +63,8 @@ class TestRestApi:
         alert.refresh_from_db()
         assert alert.status == Alert.Status.ACKNOWLEDGED
 
-    def test_a_manager_resolves_and_repeating_it_changes_nothing(self, manager):
-        alert = AlertFactory()
+    def test_a_manager_resolves_and_repeating_it_changes_nothing(self, manager, warehouse):
+        alert = AlertFactory(warehouse=warehouse)
         first = manager.post(f"{ALERTS_URL}{alert.pk}/resolve/", {"note": "restocked"}, format="json").json()
         assert (first["status"], first["resolved_by"]) == ("resolved", manager.user.username)
         again = manager.post(f"{ALERTS_URL}{alert.pk}/resolve/", {"note": "other"}, format="json").json()
@@ -96,12 +97,12 @@ class TestAdmin:
         admin_client.post(url, {"action": "resolve_selected", "_selected_action": ids, "note": "done"})
         assert set(Alert.objects.values_list("status", flat=True)) == {"resolved"}
 
-    def test_a_clerk_is_not_offered_resolve(self, client):
+    def test_a_clerk_is_not_offered_resolve(self, client, warehouse):
         user = UserFactory(username="clerk")
         for codename in ("view_alert", "acknowledge_alert"):
             user.user_permissions.add(Permission.objects.get(codename=codename))
         client.force_login(user)
-        alert = AlertFactory()
+        alert = AlertFactory(warehouse=warehouse)
         page = client.get(reverse("admin:alerts_alert_changelist")).content.decode()
         assert "acknowledge_selected" in page
         assert "resolve_selected" not in page

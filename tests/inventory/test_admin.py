@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from inventory import services
 from inventory.models import Category, ChannelListing, ListingStateChange, StockLevel, StockMovement, Variant
 from tests import factories
-from tests.factories import CategoryFactory, UserFactory, VariantFactory, WarehouseFactory
+from tests.factories import CategoryFactory, MembershipFactory, UserFactory, VariantFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +110,7 @@ def add_rows(receive, channel_with, listing_for):
     def _add_rows(n):
         root = CategoryFactory()
         for _ in range(n):
+            MembershipFactory()  # a user and an organization
             variant = VariantFactory(product__category=CategoryFactory(parent=root))
             warehouse = WarehouseFactory()
             receive(warehouse, variant, 10)

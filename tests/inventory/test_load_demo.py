@@ -274,12 +274,17 @@ def test_admin_login_follows_the_demo_password_setting(settings):
     assert admin.is_staff
     assert admin.is_active
     assert admin.check_password("second-demo-pass")
-    assert output.rstrip().endswith(
-        "Admin login: admin / second-demo-pass\n"
-        "Stock clerk login: clerk / second-demo-pass\n"
-        "Manager login: manager / second-demo-pass"
-    )
+    assert "Admin login: admin / second-demo-pass\n" in output
+    assert "Stock clerk at BMB Wholesale INC. Cash & Carry login: clerk / second-demo-pass\n" in output
+    assert "Manager at BMB Wholesale INC. Cash & Carry login: manager / second-demo-pass\n" in output
+    assert output.rstrip().endswith("Manager at BookBarber login: bookbarber-manager / second-demo-pass")
+    for slug in ("vip-smoke", "sigdistro", "bookbarber"):
+        for role, group in (("clerk", "Stock clerk"), ("manager", "Manager")):
+            user = get_user_model().objects.get(username=f"{slug}-{role}")
+            assert [m.organization.slug for m in user.memberships.all()] == [slug]
+            assert [g.name for g in user.groups.all()] == [group]
     clerk = get_user_model().objects.get(username="clerk")
+    assert [(m.organization.slug, m.role) for m in clerk.memberships.all()] == [("bmb-wholesale", "clerk")]
     assert clerk.check_password("second-demo-pass")
     assert [g.name for g in clerk.groups.all()] == ["Stock clerk"]
     assert not clerk.is_superuser

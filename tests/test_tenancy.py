@@ -1,0 +1,350 @@
+"""Issue 9: organizations see only what is theirs, in the admin and the staff API.
+
+Two worlds, each a supplier whose warehouse feeds two competing resellers. Every organization's
+rows carry marker strings: ``mkr<world><reseller>`` on what a reseller shares with its supplier
+(channel, order reference, alert) and ``pv…`` on what is private to one organization (the
+supplier's ledger references, account and alerts; a reseller's API key and webhook). Each role of
+each organization visits every admin changelist, the change form of every planted row, an
+autocomplete, every staff API list and the stock export, and must meet no marker it may not see;
+writes across organizations are refused and change nothing.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from alerts.models import Alert
+from alerts.models import Kind as AlertKind
+from connectors.models import SyncJob
+from inventory import services
+from inventory.models import ChannelListing, Membership, Organization, StockLevel, StockMovement, Warehouse
+from inventory.scoping import visible_to
+from reservations.models import ChannelApiKey
+from tests.factories import (
+    AlertFactory,
+    ChannelApiKeyFactory,
+    ChannelFactory,
+    ChannelListingFactory,
+    ChannelWarehouseFactory,
+    ChannelWebhookFactory,
+    ConnectorAccountFactory,
+    OrganizationFactory,
+    ReservationFactory,
+    ReservationLineFactory,
+    SyncJobFactory,
+    UserFactory,
+    VariantFactory,
+    WarehouseFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = (Membership.Role.CLERK, Membership.Role.MANAGER, Membership.Role.ADMINISTRATOR)
+
+
+@dataclass
+class Org:
+    key: str
+    organization: Organization
+    tokens: set[str]  # the markers its staff may meet
+    objects: list = field(default_factory=list)  # planted rows: (model instance, org keys that may see it)
+    warehouses: list = field(default_factory=list)
+
+
+@dataclass
+class Worlds:
+    orgs: dict[str, Org]
+    every_token: set[str]
+    planted: list  # (instance, frozenset of org keys that may see it)
+
+
+def _build_world(n: int) -> dict[str, Org]:
+    supplier = OrganizationFactory(name=f"Supplier {n}", slug=f"supplier-{n}", kind=Organization.Kind.SUPPLIER)
+    warehouse = WarehouseFactory(organization=supplier, code=f"wh-{n}", name=f"Warehouse {n}")
+    variant = VariantFactory(sku=f"SHARED-{n}")
+    movement = services.receive_stock(
+        warehouse=warehouse,
+        variant=variant,
+        quantity=50,
+        source=StockMovement.Source.SYSTEM,
+        reference=f"pvs{n}-receipt",
+    )
+    level = StockLevel.objects.get(warehouse=warehouse, variant=variant)
+    account = ConnectorAccountFactory(organization=supplier, warehouse=warehouse, name=f"pvs{n} Zoho account")
+    job = SyncJobFactory(account=account)
+    supplier_alert = AlertFactory(
+        kind=AlertKind.LOW_STOCK,
+        variant=variant,
+        warehouse=warehouse,
+        subject=f"level:{level.pk}",
+        message=f"pvs{n} low at the warehouse",
+    )
+    own_channel = ChannelFactory(organization=supplier, code=f"pvs{n}-counter", name=f"pvs{n} counter")
+    ChannelWarehouseFactory(channel=own_channel, warehouse=warehouse)
+    s = f"s{n}"
+    orgs = {
+        s: Org(s, supplier, {f"pvs{n}", f"mkr{n}a", f"mkr{n}b"}, warehouses=[warehouse]),
+    }
+    orgs[s].objects += [
+        (warehouse, {s}),
+        (level, {s}),
+        (movement, {s}),
+        (account, {s}),
+        (job, {s}),
+        (supplier_alert, {s}),
+        (own_channel, {s}),
+    ]
+    for r in "ab":
+        key = f"r{n}{r}"
+        reseller = OrganizationFactory(
+            name=f"Reseller {n}{r}", slug=f"reseller-{n}{r}", kind=Organization.Kind.RESELLER
+        )
+        channel = ChannelFactory(organization=reseller, code=f"mkr{n}{r}-store", name=f"mkr{n}{r} store")
+        ChannelWarehouseFactory(channel=channel, warehouse=warehouse)
+        listing = ChannelListingFactory(channel=channel, variant=variant, buffer=1)
+        reservation = ReservationFactory(channel=channel, order_ref=f"mkr{n}{r}-order-1")
+        ReservationLineFactory(reservation=reservation, variant=variant, warehouse=warehouse)
+        api_key = ChannelApiKeyFactory(channel=channel, name=f"pvr{n}{r} till")
+        webhook = ChannelWebhookFactory(channel=channel, url=f"https://pvr{n}{r}.example/events")
+        alert = AlertFactory(
+            kind=AlertKind.OUT_OF_STOCK,
+            variant=variant,
+            channel=channel,
+            subject=f"listing:{listing.pk}",
+            message=f"mkr{n}{r} sold out",
+        )
+        orgs[key] = Org(key, reseller, {f"mkr{n}{r}", f"pvr{n}{r}"})
+        orgs[key].objects += [
+            (channel, {key, s}),
+            (listing, {key, s}),
+            (reservation, {key, s}),
+            (alert, {key, s}),
+            (api_key, {key}),
+            (webhook, {key}),
+        ]
+    return orgs
+
+
+@pytest.fixture
+def worlds(db) -> Worlds:
+    orgs = {**_build_world(1), **_build_world(2)}
+    every_token = set().union(*(org.tokens for org in orgs.values()))
+    planted = [(obj, frozenset(seen_by)) for org in orgs.values() for obj, seen_by in org.objects]
+    return Worlds(orgs, every_token, planted)
+
+
+def _staff(org: Org, role: str):
+    user = UserFactory(username=f"{org.key}-{role}", organization=False)
+    services.set_membership(user, org.organization, role)
+    return user
+
+
+def _forbidden(worlds: Worlds, org: Org) -> set[str]:
+    return worlds.every_token - org.tokens
+
+
+def _leaks(body: str, forbidden: set[str]) -> set[str]:
+    return {token for token in forbidden if token in body}
+
+
+def _admin_url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+CASES = [(key, role) for key in ("s1", "r1a", "r1b", "s2", "r2a") for role in ROLES]
+
+
+@pytest.mark.parametrize(("org_key", "role"), CASES)
+def test_admin_sweep_shows_no_other_organizations_rows(client, worlds, org_key, role):
+    org = worlds.orgs[org_key]
+    client.force_login(_staff(org, role))
+    forbidden = _forbidden(worlds, org)
+    opened = 0
+
+    for model in admin.site._registry:
+        response = client.get(_admin_url(model, "changelist"))
+        assert response.status_code in (200, 403), (model, response.status_code)
+        if response.status_code == 200:
+            opened += 1
+            assert not _leaks(response.content.decode(), forbidden), f"{model.__name__} changelist"
+
+    for obj, seen_by in worlds.planted:
+        response = client.get(_admin_url(type(obj), "change", obj.pk))
+        label = f"{type(obj).__name__} {obj.pk} ({sorted(seen_by)})"
+        if org_key in seen_by:
+            assert response.status_code in (200, 403), label
+        else:
+            assert response.status_code in (403, 404), label
+        if response.status_code == 200:
+            assert not _leaks(response.content.decode(), forbidden), label
+
+    assert opened >= 5  # every role opens at least the stock, ledger, channels, listings and alerts
+
+    # Autocomplete and raw-id lookups offer only the user's own warehouses.
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "inventory", "model_name": "channelwarehouse", "field_name": "warehouse", "term": ""},
+    )
+    if response.status_code == 200:
+        offered = {int(row["id"]) for row in json.loads(response.content)["results"]}
+        assert offered <= {w.pk for w in org.warehouses}
+    response = client.get(_admin_url(Warehouse, "changelist"), {"_to_field": "id", "_popup": "1"})
+    if response.status_code == 200:
+        for other in Warehouse.objects.exclude(organization=org.organization):
+            assert f"/warehouse/{other.pk}/change/" not in response.content.decode()
+
+
+@pytest.mark.parametrize(("org_key", "role"), CASES)
+def test_staff_api_sweep_shows_no_other_organizations_rows(client, worlds, org_key, role):
+    org = worlds.orgs[org_key]
+    client.force_login(_staff(org, role))
+    forbidden = _forbidden(worlds, org)
+    own_codes = {w.code for w in org.warehouses}
+
+    for url in ("/api/v1/stock/", "/api/v1/movements/", "/api/v1/alerts/"):
+        response = client.get(url)
+        assert response.status_code in (200, 403), url
+        if response.status_code == 200:
+            assert not _leaks(response.content.decode(), forbidden), url
+            for row in response.json()["results"]:
+                if "warehouse" in row and isinstance(row["warehouse"], str):
+                    assert row["warehouse"] in own_codes, (url, row)
+    for url in ("/api/v1/export/stock.csv", "/api/v1/export/stock.json"):
+        response = client.get(url)
+        assert response.status_code in (200, 403), url
+        if response.status_code == 200:
+            body = b"".join(response.streaming_content).decode("utf-8-sig")
+            assert not _leaks(body, forbidden), url
+            for other in Warehouse.objects.exclude(organization=org.organization):
+                assert other.code not in body, url
+    for job in SyncJob.objects.all():
+        response = client.get(f"/api/v1/sync-jobs/{job.pk}/")
+        if job.account.organization_id != org.organization.pk:
+            assert response.status_code in (403, 404)
+
+
+def test_a_staff_user_without_membership_sees_nothing(client, worlds):
+    user = UserFactory(username="loner", organization=False)
+    services.sync_role_groups(user)
+    for model in (Warehouse, StockLevel, ChannelListing, Alert, ChannelApiKey):
+        assert not visible_to(model, user).exists()
+    assert visible_to(Warehouse, UserFactory(username="root", is_superuser=True)).count() == Warehouse.objects.count()
+
+
+# --- Writes across organizations -------------------------------------------------------------------
+
+
+def _adjust(client, warehouse):
+    return client.post(
+        "/api/v1/stock/adjustments/",
+        {"adjustments": [{"sku": "SHARED-1", "warehouse": warehouse.code, "delta": -5, "reason": "damage"}]},
+        content_type="application/json",
+    )
+
+
+@pytest.mark.parametrize("org_key", ["r1a", "s2"])
+def test_nobody_adjusts_another_organizations_stock(client, worlds, org_key):
+    warehouse = worlds.orgs["s1"].warehouses[0]
+    level = StockLevel.objects.get(warehouse=warehouse)
+    client.force_login(_staff(worlds.orgs[org_key], Membership.Role.MANAGER))
+    response = _adjust(client, warehouse)
+    assert 400 <= response.status_code < 500
+    level.refresh_from_db()
+    assert level.on_hand == 50
+    assert not StockMovement.objects.filter(reason="damage").exists()
+
+
+def test_the_suppliers_clerk_adjusts_its_own_stock(client, worlds):
+    warehouse = worlds.orgs["s1"].warehouses[0]
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.CLERK))
+    assert _adjust(client, warehouse).status_code == 201
+    assert StockLevel.objects.get(warehouse=warehouse).on_hand == 45
+
+
+def test_a_reseller_cannot_change_a_competitors_listing_in_the_admin(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1b-store")
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    response = client.post(_admin_url(ChannelListing, "change", listing.pk), {"buffer": 99, "enabled": ""})
+    assert response.status_code in (403, 404)
+    listing.refresh_from_db()
+    assert (listing.buffer, listing.enabled) == (1, True)
+
+
+def test_a_reseller_cannot_attach_a_foreign_warehouse_to_its_channel(client, worlds):
+    channel = worlds.orgs["r1a"].objects[0][0]
+    foreign = worlds.orgs["s2"].warehouses[0]
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    page = client.get(_admin_url(type(channel), "change", channel.pk))
+    assert page.status_code == 200
+    formset = page.context["inline_admin_formsets"][0].formset
+    assert not formset.form.base_fields["warehouse"].queryset.filter(pk=foreign.pk).exists()
+    assert foreign not in formset.forms[0].fields["warehouse"].queryset
+
+
+def test_a_reseller_cannot_read_or_revoke_another_organizations_keys(client, worlds):
+    key = ChannelApiKey.objects.get(name="pvr1b till")
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    assert client.get(_admin_url(ChannelApiKey, "change", key.pk)).status_code == 404
+    response = client.post(
+        _admin_url(ChannelApiKey, "changelist"), {"action": "revoke_selected", "_selected_action": [key.pk]}
+    )
+    assert response.status_code in (200, 302)
+    key.refresh_from_db()
+    assert key.revoked_at is None
+
+
+def test_the_supplier_cannot_read_a_resellers_keys(client, worlds):
+    key = ChannelApiKey.objects.get(name="pvr1a till")
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    assert client.get(_admin_url(ChannelApiKey, "change", key.pk)).status_code == 404
+
+
+def test_a_supplier_clerk_cannot_change_exposure_rules_and_its_manager_can(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+    clerk = _staff(worlds.orgs["s1"], Membership.Role.CLERK)
+    manager = _staff(worlds.orgs["s1"], Membership.Role.MANAGER)
+    assert not clerk.has_perm("inventory.change_exposure_rules")
+    client.force_login(clerk)
+    response = client.post(
+        _admin_url(ChannelListing, "changelist"),
+        {"action": "change_listing_rules", "_selected_action": [listing.pk], "apply": "1", "buffer": "7"},
+    )
+    listing.refresh_from_db()
+    assert listing.buffer == 1
+    assert manager.has_perm("inventory.change_exposure_rules")
+    assert visible_to(ChannelListing, manager).filter(pk=listing.pk).exists()
+    assert response.status_code in (200, 302, 403)
+
+
+def test_alerts_and_syncs_of_another_organization_are_not_found(client, worlds):
+    client.force_login(_staff(worlds.orgs["s2"], Membership.Role.MANAGER))
+    alert = Alert.objects.get(message="pvs1 low at the warehouse")
+    assert (
+        client.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {}, content_type="application/json").status_code == 404
+    )
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.OPEN
+    account = worlds.orgs["s1"].objects[3][0]
+    response = client.post(
+        "/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert SyncJob.objects.filter(account=account).count() == 1
+
+
+# --- Memberships and their groups ------------------------------------------------------------------
+
+
+def test_set_membership_keeps_the_groups_in_step_with_the_highest_role(worlds):
+    user = UserFactory(username="both", organization=False)
+    services.set_membership(user, worlds.orgs["s1"].organization, Membership.Role.CLERK)
+    assert [g.name for g in user.groups.all()] == ["Stock clerk"]
+    services.set_membership(user, worlds.orgs["r1a"].organization, Membership.Role.MANAGER)
+    assert [g.name for g in user.groups.all()] == ["Manager"]
+    services.remove_membership(user, worlds.orgs["r1a"].organization)
+    assert [g.name for g in user.groups.all()] == ["Stock clerk"]
+    services.remove_membership(user, worlds.orgs["s1"].organization)
+    assert not user.groups.exists()
