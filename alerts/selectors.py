@@ -484,7 +484,7 @@ def alert_list():
     return Alert.objects.select_related("variant", "warehouse", "channel", "account", "acknowledged_by", "resolved_by")
 
 
-def open_counts_by_severity() -> dict[str, int]:
-    return dict(
-        Alert.objects.active().order_by().values_list("severity").annotate(n=Count("pk")).values_list("severity", "n")
-    )
+def open_counts_by_severity(alerts=None) -> dict[str, int]:
+    """Active alerts per severity, of ``alerts`` (a queryset, e.g. what a user sees) or of all."""
+    alerts = Alert.objects.all() if alerts is None else alerts
+    return dict(alerts.active().order_by().values_list("severity").annotate(n=Count("pk")).values_list("severity", "n"))

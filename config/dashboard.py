@@ -4,7 +4,8 @@ A presentation composed from several apps' reads (DESIGN: "open alerts by severi
 health, oversell attempts, trends"). Each figure is one function below, each a fixed number of
 queries however much data there is: counts and sums are aggregated in SQL, series are grouped by
 day (``TruncDate``) over the last ``WINDOW_DAYS`` days. ``dashboard()`` puts together what the user
-may see (model view permissions; nothing is queried for a panel they may not see) and draws the
+may see (model view permissions; nothing is queried for a panel they may not see; every figure
+counts only the rows of the user's organizations, ``inventory.scoping``) and draws the
 charts (``config.charts``, server-rendered SVG). The ``stockpool_dashboard`` template tag puts it
 on templates/admin/index.html; settings register this module as the ``stockpool_dashboard`` library.
 """
@@ -40,7 +41,8 @@ from alerts.selectors import open_counts_by_severity
 from config import charts
 from connectors.admin import sync_progress_widget
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncJob
-from inventory.models import Channel, ChannelListing, StockMovement, Variant, Warehouse
+from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
+from inventory.scoping import organization_ids, visible_to
 from inventory.selectors import listing_availability
 from reservations.models import Reservation, StockRefusal
 
@@ -87,17 +89,25 @@ def _midnight(day: date) -> datetime:
 # --- stock ----------------------------------------------------------------------------------------
 
 
-def stock_counts() -> dict[str, int]:
+def stock_counts(user) -> dict[str, int]:
     """Tracked variants (active, of an active product) with nothing available, and with few (one query).
 
-    Per SKU over the active warehouses, as the stock alerts see it: out of stock is ``available <= 0``,
-    below threshold is ``0 < available <= low_stock_threshold``.
+    Per SKU over the active warehouses the user sees, as the stock alerts see it: out of stock is
+    ``available <= 0``, below threshold is ``0 < available <= low_stock_threshold``. A member of an
+    organization counts only the SKUs stocked in its warehouses; a superuser, every tracked SKU.
     """
-    active = Q(stock_levels__warehouse__active=True)
-    variants = Variant.objects.filter(active=True, track_inventory=True, product__active=True).annotate(
-        available=Coalesce(Sum("stock_levels__on_hand", filter=active), 0)
-        - Coalesce(Sum("stock_levels__reserved", filter=active), 0)
+    levels = visible_to(StockLevel.objects.filter(warehouse__active=True), user)
+    available = (
+        levels.filter(variant=OuterRef("pk"))
+        .order_by()
+        .values("variant")
+        .annotate(units=Sum(F("on_hand") - F("reserved")))
+        .values("units")
     )
+    variants = Variant.objects.filter(active=True, track_inventory=True, product__active=True)
+    if organization_ids(user) is not None:
+        variants = variants.filter(pk__in=visible_to(StockLevel.objects.all(), user).values("variant_id"))
+    variants = variants.annotate(available=Coalesce(Subquery(available), 0))
     return variants.aggregate(
         tracked=Count("pk"),
         out_of_stock=Count("pk", filter=Q(available__lte=0)),
@@ -105,10 +115,10 @@ def stock_counts() -> dict[str, int]:
     )
 
 
-def stock_by_warehouse() -> list[dict]:
-    """Units on hand and reserved per warehouse, every warehouse (one query)."""
+def stock_by_warehouse(user) -> list[dict]:
+    """Units on hand and reserved per warehouse the user sees (one query)."""
     return list(
-        Warehouse.objects.order_by("code")
+        visible_to(Warehouse.objects.order_by("code"), user)
         .annotate(
             on_hand=Coalesce(Sum("stock_levels__on_hand"), 0), reserved=Coalesce(Sum("stock_levels__reserved"), 0)
         )
@@ -116,7 +126,7 @@ def stock_by_warehouse() -> list[dict]:
     )
 
 
-def stock_by_channel() -> list[dict]:
+def stock_by_channel(user) -> list[dict]:
     """Units each channel may sell (its listings' availability, by the one formula) and its sellable listings.
 
     Three queries however many listings; the availability of untracked variants without a cap is
@@ -124,9 +134,9 @@ def stock_by_channel() -> list[dict]:
     """
     rows = {
         channel["pk"]: {**channel, "units": 0, "listings": 0, "sellable": 0}
-        for channel in Channel.objects.order_by("code").values("pk", "code", "name", "active")
+        for channel in visible_to(Channel.objects.order_by("code"), user).values("pk", "code", "name", "active")
     }
-    for entry in listing_availability(ChannelListing.objects.all()):
+    for entry in listing_availability(visible_to(ChannelListing.objects.all(), user)):
         row = rows[entry.rules.channel_id]
         row["listings"] += 1
         row["sellable"] += entry.sellable
@@ -134,10 +144,10 @@ def stock_by_channel() -> list[dict]:
     return list(rows.values())
 
 
-def most_moved_variants(window: Window, limit: int = VARIANT_CHOICES) -> list[tuple[int, str]]:
+def most_moved_variants(user, window: Window, limit: int = VARIANT_CHOICES) -> list[tuple[int, str]]:
     """(id, SKU) of the variants with the most movements in the window, most first (one query)."""
     return list(
-        StockMovement.objects.filter(created_at__gte=window.start)
+        visible_to(StockMovement.objects.filter(created_at__gte=window.start), user)
         .values("variant_id", "variant__sku")
         .annotate(movements=Count("pk"))
         .order_by("-movements", "variant__sku")
@@ -145,7 +155,7 @@ def most_moved_variants(window: Window, limit: int = VARIANT_CHOICES) -> list[tu
     )
 
 
-def on_hand_by_day(variant_id: int, window: Window) -> dict[str, list[int]]:
+def on_hand_by_day(user, variant_id: int, window: Window) -> dict[str, list[int]]:
     """End-of-day ``on_hand`` of a variant per warehouse code over the window, from the ledger (one query).
 
     Movements before the window add up to the level it starts from; each day adds its own.
@@ -154,7 +164,7 @@ def on_hand_by_day(variant_id: int, window: Window) -> dict[str, list[int]]:
         When(created_at__gte=window.start, then=TruncDate("created_at")), default=Value(None), output_field=DateField()
     )
     rows = (
-        StockMovement.objects.filter(variant_id=variant_id)
+        visible_to(StockMovement.objects.filter(variant_id=variant_id), user)
         .annotate(day=day)
         .values_list("warehouse__code", "day")
         .annotate(change=Sum("quantity"))
@@ -176,16 +186,16 @@ def on_hand_by_day(variant_id: int, window: Window) -> dict[str, list[int]]:
 # --- reservations ---------------------------------------------------------------------------------
 
 
-def reservation_counts() -> dict[str, int]:
+def reservation_counts(user) -> dict[str, int]:
     """Active reservations and the units they hold (one query)."""
-    return Reservation.objects.filter(status=Reservation.Status.ACTIVE).aggregate(
+    return visible_to(Reservation.objects.filter(status=Reservation.Status.ACTIVE), user).aggregate(
         active=Count("pk", distinct=True), units_held=Coalesce(Sum("lines__quantity"), 0)
     )
 
 
-def refusals_since(start: datetime) -> dict[str, int]:
+def refusals_since(user, start: datetime) -> dict[str, int]:
     """Oversell attempts refused since ``start``: requests, SKUs and units asked for (one query)."""
-    return StockRefusal.objects.filter(created_at__gte=start).aggregate(
+    return visible_to(StockRefusal.objects.filter(created_at__gte=start), user).aggregate(
         attempts=Count("pk"), skus=Count("variant", distinct=True), units=Coalesce(Sum("requested"), 0)
     )
 
@@ -193,10 +203,10 @@ def refusals_since(start: datetime) -> dict[str, int]:
 # --- alerts ---------------------------------------------------------------------------------------
 
 
-def alerts_by_day(window: Window) -> dict[str, list[int]]:
+def alerts_by_day(user, window: Window) -> dict[str, list[int]]:
     """Alerts raised per day (by ``first_seen``) per severity over the window (one query)."""
     rows = (
-        Alert.objects.filter(first_seen__gte=window.start)
+        visible_to(Alert.objects.filter(first_seen__gte=window.start), user)
         .annotate(day=TruncDate("first_seen"))
         .values_list("day", "severity")
         .annotate(raised=Count("pk"))
@@ -213,7 +223,7 @@ def alerts_by_day(window: Window) -> dict[str, list[int]]:
 DURATION = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
 
 
-def sync_accounts(window: Window) -> list[dict]:
+def sync_accounts(user, window: Window) -> list[dict]:
     """Each connector account's health, its live job if any, and its jobs finished and failed in the window.
 
     One query: the live job and the counts are correlated subqueries.
@@ -228,7 +238,7 @@ def sync_accounts(window: Window) -> list[dict]:
         .annotate(finished=Count("pk"), failed=Count("pk", filter=Q(status=SyncJob.Status.FAILED)))
     )
     return list(
-        ConnectorAccount.objects.order_by("name")
+        visible_to(ConnectorAccount.objects.order_by("name"), user)
         .annotate(
             live_job_id=Subquery(live.values("pk")[:1]),
             live_status=Subquery(live.values("status")[:1]),
@@ -256,11 +266,11 @@ def sync_accounts(window: Window) -> list[dict]:
     )
 
 
-def sync_jobs_by_day(window: Window) -> dict[str, list]:
+def sync_jobs_by_day(user, window: Window) -> dict[str, list]:
     """Per day over the window: jobs succeeded and failed, mean and longest duration in seconds (one query)."""
     ended = [SyncJob.Status.SUCCEEDED, SyncJob.Status.FAILED]
     rows = (
-        SyncJob.objects.filter(finished_at__gte=window.start, status__in=ended)
+        visible_to(SyncJob.objects.filter(finished_at__gte=window.start, status__in=ended), user)
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(
@@ -285,11 +295,14 @@ def sync_jobs_by_day(window: Window) -> dict[str, list]:
     }
 
 
-def outbox_backlog() -> dict:
+def outbox_backlog(user) -> dict:
     """Outbound messages waiting (pending or being sent), dead-lettered, and the oldest waiting (one query)."""
     waiting = Q(status__in=[OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING])
-    return OutboundMessage.objects.filter(
-        status__in=[OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING, OutboundMessage.Status.DEAD]
+    return visible_to(
+        OutboundMessage.objects.filter(
+            status__in=[OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING, OutboundMessage.Status.DEAD]
+        ),
+        user,
     ).aggregate(
         waiting=Count("pk", filter=waiting),
         dead=Count("pk", filter=Q(status=OutboundMessage.Status.DEAD)),
@@ -327,7 +340,7 @@ def _account_health(row: dict) -> tuple[str, str]:
 def _stock_panel(user) -> list[dict]:
     kpis = []
     if user.has_perm("inventory.view_stocklevel"):
-        counts = stock_counts()
+        counts = stock_counts(user)
         low_levels = _admin_url("inventory_stocklevel_changelist", "below_threshold=yes")
         kpis += [
             _kpi(
@@ -348,7 +361,7 @@ def _stock_panel(user) -> list[dict]:
             ),
         ]
     if user.has_perm("reservations.view_reservation"):
-        held = reservation_counts()
+        held = reservation_counts(user)
         kpis.append(
             _kpi(
                 "active_reservations",
@@ -364,7 +377,7 @@ def _stock_panel(user) -> list[dict]:
 def _activity_panel(user, window: Window) -> list[dict]:
     kpis = []
     if user.has_perm("reservations.view_stockrefusal"):
-        refused = refusals_since(window.today_start)
+        refused = refusals_since(user, window.today_start)
         kpis.append(
             _kpi(
                 "refusals_today",
@@ -375,7 +388,7 @@ def _activity_panel(user, window: Window) -> list[dict]:
             )
         )
     if user.has_perm("connectors.view_outboundmessage"):
-        backlog = outbox_backlog()
+        backlog = outbox_backlog(user)
         oldest = backlog["oldest_waiting"]
         note = f"{charts.fmt(backlog['dead'])} dead-lettered"
         if oldest:
@@ -396,7 +409,7 @@ def _activity_panel(user, window: Window) -> list[dict]:
 def _alerts_panel(user) -> dict | None:
     if not user.has_perm("alerts.view_alert"):
         return None
-    counts = open_counts_by_severity()
+    counts = open_counts_by_severity(visible_to(Alert.objects.all(), user))
     url = _admin_url("alerts_alert_changelist")
     return {
         "total": sum(counts.values()),
@@ -418,7 +431,7 @@ def _sync_panel(user, window: Window) -> dict | None:
         return None
     may_open = user.has_perm("connectors.view_connectoraccount")
     accounts = []
-    for row in sync_accounts(window):
+    for row in sync_accounts(user, window):
         tone, state = _account_health(row)
         live = live_url = None
         if row["live_job_id"]:
@@ -447,8 +460,8 @@ def _sync_panel(user, window: Window) -> dict | None:
     }
 
 
-def _on_hand_chart(window: Window, wanted_sku: str) -> dict:
-    choices = most_moved_variants(window)
+def _on_hand_chart(user, window: Window, wanted_sku: str) -> dict:
+    choices = most_moved_variants(user, window)
     chosen, note = None, ""
     if wanted_sku:
         chosen = next(((pk, sku) for pk, sku in choices if sku == wanted_sku), None)
@@ -460,7 +473,7 @@ def _on_hand_chart(window: Window, wanted_sku: str) -> dict:
     if chosen is None:
         svg = charts.line_chart("chart-on-hand", title, [], [])
     else:
-        levels = on_hand_by_day(chosen[0], window)
+        levels = on_hand_by_day(user, chosen[0], window)
         series = [charts.Series(code, values) for code, values in levels.items()]
         if len(series) > 1:
             total = [sum(values) for values in zip(*(one.values for one in series), strict=True)]
@@ -487,9 +500,9 @@ def _on_hand_chart(window: Window, wanted_sku: str) -> dict:
 def _charts(user, window: Window, wanted_sku: str) -> list[dict]:
     found = []
     if user.has_perm("inventory.view_stockmovement"):
-        found.append(_on_hand_chart(window, wanted_sku))
+        found.append(_on_hand_chart(user, window, wanted_sku))
     if user.has_perm("alerts.view_alert"):
-        raised = alerts_by_day(window)
+        raised = alerts_by_day(user, window)
         found.append(
             {
                 "key": "alerts_per_day",
@@ -506,7 +519,7 @@ def _charts(user, window: Window, wanted_sku: str) -> list[dict]:
             }
         )
     if user.has_perm("connectors.view_syncjob"):
-        jobs = sync_jobs_by_day(window)
+        jobs = sync_jobs_by_day(user, window)
         succeeded, failed = sum(jobs["succeeded"]), sum(jobs["failed"])
         rate = f"{failed * 100 / (succeeded + failed):.0f}%" if succeeded + failed else "no jobs"
         found += [
@@ -547,7 +560,7 @@ def _charts(user, window: Window, wanted_sku: str) -> list[dict]:
             },
         ]
     if user.has_perm("inventory.view_stocklevel"):
-        rows = stock_by_warehouse()
+        rows = stock_by_warehouse(user)
         labels = [f"{row['name']}{'' if row['active'] else ' (inactive)'}" for row in rows]
         found.append(
             {
@@ -567,7 +580,7 @@ def _charts(user, window: Window, wanted_sku: str) -> list[dict]:
             }
         )
     if user.has_perm("inventory.view_channellisting"):
-        rows = stock_by_channel()
+        rows = stock_by_channel(user)
         found.append(
             {
                 "key": "by_channel",

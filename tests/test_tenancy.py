@@ -183,6 +183,13 @@ def test_admin_sweep_shows_no_other_organizations_rows(client, worlds, org_key, 
 
     assert opened >= 5  # every role opens at least the stock, ledger, channels, listings and alerts
 
+    # The dashboard (the admin index): its figures, charts and their data tables.
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert not _leaks(response.content.decode(), forbidden), "dashboard"
+    for other in Warehouse.objects.exclude(organization=org.organization):
+        assert other.name not in response.content.decode(), "dashboard"
+
     # Autocomplete and raw-id lookups offer only the user's own warehouses.
     response = client.get(
         reverse("admin:autocomplete"),
