@@ -14,21 +14,27 @@ from django.contrib import admin
 from django.db import models
 from django.http import Http404
 
-from inventory.scoping import is_scoped, visible_to
+from inventory.scoping import is_scoped, owned_by, visible_to
 
 
-def _scoped_choices(formfield, request):
+def _scoped_choices(formfield, request, *, owned=False):
     if formfield is not None and getattr(formfield, "queryset", None) is not None:
         formfield.queryset = visible_to(formfield.queryset, request.user)
+        if owned:
+            formfield.queryset = owned_by(formfield.queryset, request.user)
     return formfield
 
 
 class ScopedAdminMixin:
+    #: Foreign keys that only offer rows of the user's own organizations (``owned_by``), not all they see.
+    owned_choice_fields: tuple[str, ...] = ()
+
     def get_queryset(self, request):
         return visible_to(super().get_queryset(request), request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        return _scoped_choices(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
+        owned = db_field.name in self.owned_choice_fields
+        return _scoped_choices(super().formfield_for_foreignkey(db_field, request, **kwargs), request, owned=owned)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         return _scoped_choices(super().formfield_for_manytomany(db_field, request, **kwargs), request)

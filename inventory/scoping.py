@@ -91,6 +91,14 @@ def visible_to(queryset, user):
     return queryset.filter(rule(orgs, user))
 
 
+def owned_by(queryset, user):
+    """Rows of a model with an ``organization`` (warehouses, channels, accounts) that belong to ``user``'s
+    organizations: narrower than ``visible_to`` where seeing is not owning (a supplier sees the
+    resellers' channels drawing from its warehouses, but issues them no API keys)."""
+    orgs = organization_ids(user)
+    return queryset if orgs is None else queryset.filter(organization__in=orgs)
+
+
 def is_visible(obj: models.Model, user) -> bool:
     return visible_to(type(obj), user).filter(pk=obj.pk).exists()
 

@@ -355,3 +355,29 @@ def test_set_membership_keeps_the_groups_in_step_with_the_highest_role(worlds):
     assert [g.name for g in user.groups.all()] == ["Stock clerk"]
     services.remove_membership(user, worlds.orgs["s1"].organization)
     assert not user.groups.exists()
+
+
+def test_the_supplier_issues_no_keys_for_a_resellers_channel(client, worlds):
+    """The supplier sees the resellers' channels drawing from it, but owns them not: no keys, no webhooks."""
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.ADMINISTRATOR))
+    reseller_channel = worlds.orgs["r1a"].objects[0][0]
+    for model in (ChannelApiKey, ChannelWebhookFactory._meta.model):
+        form = client.get(_admin_url(model, "add")).context["adminform"].form
+        offered = form.fields["channel"].queryset
+        assert not offered.filter(pk=reseller_channel.pk).exists(), model
+        assert offered.filter(code="pvs1-counter").exists(), model
+    response = client.post(_admin_url(ChannelApiKey, "add"), {"channel": reseller_channel.pk, "name": "sneaky"})
+    assert response.status_code == 200  # the form again, with the error
+    assert not ChannelApiKey.objects.filter(name="sneaky").exists()
+
+
+def test_cost_prices_are_the_suppliers(client, worlds):
+    variant = VariantFactory(sku="COSTED", cost_price="1.23")
+    url = _admin_url(type(variant), "change", variant.pk)
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "cost_price" not in page.context["adminform"].form.fields
+    assert "1.23" not in page.content.decode()
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.ADMINISTRATOR))
+    assert "cost_price" in client.get(url).context["adminform"].form.fields
