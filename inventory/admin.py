@@ -9,6 +9,8 @@ movement ledger is read-only for everyone, superusers included.
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, CharField, F, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat
@@ -20,7 +22,7 @@ from django.utils.http import urlencode
 
 from inventory import selectors, services
 from inventory.admin_bulk import ListingBulkMixin, MovementExportMixin, StockLevelBulkMixin
-from inventory.admin_scoping import ScopedModelAdmin, ScopedTabularInline
+from inventory.admin_scoping import ScopedModelAdmin, ScopedModelAdminMixin, ScopedTabularInline
 from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
 from inventory.models import (
     Category,
@@ -587,3 +589,18 @@ class MembershipAdmin(ScopedModelAdmin):
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("user", "organization"):
             services.remove_membership(membership.user, membership.organization)
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class StaffUserAdmin(ScopedModelAdminMixin, UserAdmin):
+    """Users, for an organization's administrator: those of their organizations. Roles are given by
+    memberships (which set the groups); superuser status, groups and permissions are the superusers'."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ["is_superuser", "groups", "user_permissions"]
+        return readonly

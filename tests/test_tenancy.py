@@ -381,3 +381,18 @@ def test_cost_prices_are_the_suppliers(client, worlds):
     assert "1.23" not in page.content.decode()
     client.force_login(_staff(worlds.orgs["s1"], Membership.Role.ADMINISTRATOR))
     assert "cost_price" in client.get(url).context["adminform"].form.fields
+
+
+def test_an_organizations_administrator_manages_its_users_but_not_superuser_status_or_groups(client, worlds):
+    administrator = _staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR)
+    colleague = _staff(worlds.orgs["r1a"], Membership.Role.CLERK)
+    competitor = _staff(worlds.orgs["r1b"], Membership.Role.CLERK)
+    client.force_login(administrator)
+    user_model = type(colleague)
+    page = client.get(_admin_url(user_model, "change", colleague.pk))
+    assert page.status_code == 200
+    assert not {"is_superuser", "groups", "user_permissions"} & set(page.context["adminform"].form.fields)
+    assert client.get(_admin_url(user_model, "change", competitor.pk)).status_code == 404
+    listed = client.get(_admin_url(user_model, "changelist")).content.decode()
+    assert colleague.username in listed
+    assert competitor.username not in listed

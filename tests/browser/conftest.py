@@ -100,7 +100,10 @@ def console_errors(page) -> list[str]:
 
 @pytest.fixture
 def staff_user(transactional_db):
-    """``staff_user(MANAGER)`` (or CLERK, ADMINISTRATOR), or ``staff_user()`` for a superuser."""
+    """``staff_user(MANAGER)`` (or CLERK, ADMINISTRATOR), or ``staff_user()`` for a superuser.
+
+    A role's user is a member of the test organization, which owns what the factories make
+    (``UserFactory``'s ``organization``), so they see the test's data (``inventory.scoping``)."""
 
     def _staff_user(role: str | None = None, *, username: str | None = None):
         if role is None:

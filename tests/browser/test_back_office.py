@@ -97,8 +97,11 @@ def test_a_clerk_adjusts_stock_with_a_reason_and_sees_the_new_ledger_row(page, s
 
 
 def test_a_manager_acknowledges_an_alert_with_a_note(page, staff_user, log_in):
-    out = AlertFactory(variant=VariantFactory(sku="OUT-001"), subject_label="SKU OUT-001", severity="critical")
-    other = AlertFactory(variant=VariantFactory(sku="LOW-002"), subject_label="SKU LOW-002", kind=Kind.LOW_STOCK)
+    ours = {"warehouse": WarehouseFactory()}  # the test organization's, of which staff users are members
+    out = AlertFactory(variant=VariantFactory(sku="OUT-001"), subject_label="SKU OUT-001", severity="critical", **ours)
+    other = AlertFactory(
+        variant=VariantFactory(sku="LOW-002"), subject_label="SKU LOW-002", kind=Kind.LOW_STOCK, **ours
+    )
     manager = staff_user(MANAGER)
     log_in(page, manager)
 
