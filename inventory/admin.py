@@ -38,7 +38,7 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
-from inventory.scoping import visible_to
+from inventory.scoping import listings_ruled_by, visible_to
 
 admin.site.site_header = "Stockpool back office"
 admin.site.site_title = "Stockpool"
@@ -512,15 +512,30 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
     def get_changelist(self, request, **kwargs):
         return _ListingChangeList
 
-    def get_fields(self, request, obj=None):
-        return ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
-
     def get_readonly_fields(self, request, obj=None):
         # A listing stays on its channel and variant; the rules besides price need their own permission.
         readonly = ["channel", "variant", *self.computed_fields] if obj else []
-        if not request.user.has_perm("inventory.change_exposure_rules"):
+        if not self.may_set_rules(request, obj):
             readonly += [rule for rule in services.EXPOSURE_RULES if rule != "price"]
         return readonly
+
+    def may_set_rules(self, request, obj=None) -> bool:
+        """The permission, and for a listing, being of the organization whose warehouses feed it."""
+        if not request.user.has_perm("inventory.change_exposure_rules"):
+            return False
+        return obj is None or listings_ruled_by(ChannelListing.objects.filter(pk=obj.pk), request.user).exists()
+
+    def get_list_display(self, request):
+        # The pool is the supplier's stock available to the channel: not a reseller's to see.
+        if request.user.is_superuser or visible_to(Warehouse, request.user).exists():
+            return self.list_display
+        return tuple(name for name in self.list_display if name != "pool")
+
+    def get_fields(self, request, obj=None):
+        fields = ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
+        if request.user.is_superuser or visible_to(Warehouse, request.user).exists():
+            return fields
+        return tuple(name for name in fields if name != "pool")
 
     def save_model(self, request, obj, form, change):
         if not change:

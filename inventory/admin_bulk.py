@@ -33,7 +33,7 @@ from django.utils.http import urlencode
 from inventory import exports, imports, selectors, services
 from inventory.exceptions import DomainError
 from inventory.models import ChannelListing, Warehouse
-from inventory.scoping import visible_to
+from inventory.scoping import listings_ruled_by, visible_to
 
 EXPORT_PERMISSION = "inventory.export_data"
 ADJUST_PERMISSION = "inventory.adjust_stock"
@@ -438,6 +438,15 @@ class ListingBulkMixin(ExportMixin):
 
     @admin.action(description="Change rules of selected listings…", permissions=["change_exposure_rules"])
     def change_listing_rules(self, request, queryset):
+        foreign = queryset.exclude(pk__in=listings_ruled_by(queryset, request.user).values("pk"))
+        if foreign.exists():
+            names = ", ".join(str(listing) for listing in foreign.select_related("channel", "variant")[:5])
+            self.message_user(
+                request,
+                f"Nothing was changed: the rules of {names} are set by the organization whose stock they sell.",
+                messages.ERROR,
+            )
+            return None
         listings = list(queryset.select_related("channel", "variant").order_by("channel__code", "variant__sku", "pk"))
         form = ListingRulesForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():

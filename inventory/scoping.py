@@ -99,6 +99,17 @@ def owned_by(queryset, user):
     return queryset if orgs is None else queryset.filter(organization__in=orgs)
 
 
+def listings_ruled_by(queryset, user):
+    """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user``'s organizations set:
+    those of channels drawing from their warehouses. The stock is the supplier's, so is the share of
+    it a reseller's channel may sell; the reseller sees its rules but does not change them."""
+    orgs = organization_ids(user)
+    if orgs is None:
+        return queryset
+    drawing = ChannelWarehouse.objects.filter(warehouse__organization__in=orgs).values("channel_id")
+    return visible_to(queryset, user).filter(channel__in=drawing)
+
+
 def is_visible(obj: models.Model, user) -> bool:
     return visible_to(type(obj), user).filter(pk=obj.pk).exists()
 

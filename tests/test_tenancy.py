@@ -396,3 +396,29 @@ def test_an_organizations_administrator_manages_its_users_but_not_superuser_stat
     listed = client.get(_admin_url(user_model, "changelist")).content.decode()
     assert colleague.username in listed
     assert competitor.username not in listed
+
+
+def _change_rules(client, listing, **form):
+    data = {"action": "change_listing_rules", "_selected_action": [listing.pk], "apply": "1", **form}
+    return client.post(_admin_url(ChannelListing, "changelist"), data)
+
+
+def test_exposure_rules_are_set_by_the_supplier_whose_stock_the_channel_sells(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    form = client.get(_admin_url(ChannelListing, "change", listing.pk)).context["adminform"].form
+    assert "buffer" not in form.fields
+    assert "price" in form.fields
+    _change_rules(client, listing, buffer="9")
+    listing.refresh_from_db()
+    assert listing.buffer == 1
+
+    client.force_login(_staff(worlds.orgs["s2"], Membership.Role.MANAGER))
+    _change_rules(client, listing, buffer="9")
+    listing.refresh_from_db()
+    assert listing.buffer == 1
+
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    _change_rules(client, listing, buffer="9")
+    listing.refresh_from_db()
+    assert listing.buffer == 9
