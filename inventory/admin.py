@@ -452,6 +452,15 @@ class ChannelWarehouseInline(ScopedTabularInline):
     ordering = ("priority", "id")
     extra = 1
 
+    def get_formset(self, request, obj=None, **kwargs):
+        # The user's own warehouses may be attached; those the channel already draws from (a reseller's
+        # channel drawing from its supplier) stay valid, so the channel can still be saved.
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None and not request.user.is_superuser:
+            field = formset.form.base_fields["warehouse"]
+            field.queryset = (field.queryset | Warehouse.objects.filter(channel_links__channel=obj)).distinct()
+        return formset
+
 
 @admin.register(Channel)
 class ChannelAdmin(ScopedModelAdmin):

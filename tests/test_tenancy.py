@@ -289,6 +289,8 @@ def test_a_reseller_cannot_attach_a_foreign_warehouse_to_its_channel(client, wor
     formset = page.context["inline_admin_formsets"][0].formset
     assert not formset.form.base_fields["warehouse"].queryset.filter(pk=foreign.pk).exists()
     assert foreign not in formset.forms[0].fields["warehouse"].queryset
+    # The supplier's warehouse it already draws from stays valid, so the channel can be saved.
+    assert worlds.orgs["s1"].warehouses[0] in formset.forms[0].fields["warehouse"].queryset
 
 
 def test_a_reseller_cannot_read_or_revoke_another_organizations_keys(client, worlds):
