@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory import events, selectors
+from inventory import events, scoping, selectors
 from inventory.exceptions import InsufficientStock, InvalidQuantity, StockRuleViolation
 from inventory.locking import lock_stock_levels, stock_transaction
 from inventory.models import (
@@ -471,6 +471,7 @@ def sync_role_groups(user) -> None:
     Groups carry permissions, memberships carry data: a user who is a manager in one organization and
     a clerk in another holds the manager's permissions, on the data of both (see inventory/scoping.py).
     """
+    scoping.forget(user)  # what the user sees is read again
     ranks = list(Membership.GROUPS)
     roles = set(Membership.objects.filter(user=user).values_list("role", flat=True))
     role_groups = Group.objects.filter(name__in=Membership.GROUPS.values())

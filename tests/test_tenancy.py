@@ -349,8 +349,10 @@ def test_alerts_and_syncs_of_another_organization_are_not_found(client, worlds):
 
 def test_set_membership_keeps_the_groups_in_step_with_the_highest_role(worlds):
     user = UserFactory(username="both", organization=False)
+    assert not visible_to(Warehouse, user).exists()
     services.set_membership(user, worlds.orgs["s1"].organization, Membership.Role.CLERK)
     assert [g.name for g in user.groups.all()] == ["Stock clerk"]
+    assert list(visible_to(Warehouse, user)) == worlds.orgs["s1"].warehouses  # not the cached nothing
     services.set_membership(user, worlds.orgs["r1a"].organization, Membership.Role.MANAGER)
     assert [g.name for g in user.groups.all()] == ["Manager"]
     services.remove_membership(user, worlds.orgs["r1a"].organization)
