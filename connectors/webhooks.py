@@ -1,7 +1,11 @@
 """Inbound webhooks: authenticate by the partner's scheme, store the raw event, answer 202 at once.
 
 Processing happens in Celery (``process_event``); an event is deduplicated on the partner's event
-id, else on a hash of its body, so a delivery repeated by the partner is processed once.
+id, else on a hash of its body, so a delivery repeated by the partner is processed once. An event
+without an id of its own (Zoho, Cin7) only says "this changed: read it again", so the same body
+arriving after its twin was processed is a new notice, not a repeat: a level that went A, B and
+back to A sends A's body twice. It is queued again (the connector re-reads the partner's current
+state, which is harmless if it was a repeat after all).
 """
 
 import base64
@@ -28,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Headers kept with an event for diagnosis (never credentials).
 KEPT_HEADERS = ("content-type", "user-agent", "x-amzn-trace-id", "x-amz-event-type", "stockpool-signature")
+#: How an event id made from the body (no partner id) begins.
+BODY_HASH = "sha256:"
 #: Default header carrying the shared secret, per partner (overridable with settings["webhook_header"]).
 SECRET_HEADERS = {
     Kind.ZOHO_INVENTORY: "X-Stockpool-Secret",
@@ -69,8 +75,25 @@ def receive(request, account_id: int):
             )
             transaction.on_commit(lambda: _enqueue(event.pk))
     except IntegrityError:
+        if event_id.startswith(BODY_HASH) and _requeue_processed(account, event_id):
+            return JsonResponse({"status": "requeued", "event_id": event_id}, status=202)
         return JsonResponse({"status": "duplicate", "event_id": event_id}, status=202)
     return JsonResponse({"status": "accepted", "id": event.pk, "event_id": event_id}, status=202)
+
+
+def _requeue_processed(account: ConnectorAccount, event_id: str) -> bool:
+    """Process a stored body-hash event again if it was processed already; one still waiting covers this one."""
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_for_update()
+            .filter(account=account, event_id=event_id, status=WebhookEvent.Status.PROCESSED)
+            .first()
+        )
+        if event is None:
+            return False
+        WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED, received_at=timezone.now())
+        transaction.on_commit(lambda: _enqueue(event.pk))
+    return True
 
 
 def _enqueue(event_pk: int) -> None:
@@ -109,7 +132,7 @@ def _check_authorization(value: str, scheme: str, secret: str) -> str | None:
 
 def identify(account: ConnectorAccount, payload, body: bytes) -> tuple[str, str]:
     """(event id, event type): the partner's own id where it sends one, else sha256 of the body."""
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    digest = BODY_HASH + hashlib.sha256(body).hexdigest()
     if account.kind == Kind.MEDUSA and isinstance(payload, dict):
         return str(payload.get("id") or digest), str(payload.get("type", ""))
     if account.kind == Kind.AMAZON_SP_API and isinstance(payload, dict):

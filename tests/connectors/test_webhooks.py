@@ -173,6 +173,29 @@ class TestProcessing:
         assert event.status == WebhookEvent.Status.PROCESSED, event.last_error
         assert StockLevel.objects.get(warehouse=account.warehouse, variant__sku="CLIPPER-1").on_hand == 9
 
+    def test_a_level_that_returns_to_an_earlier_figure_is_applied_again(self, client, cin7_sandbox, webhook_receiver):
+        """A, B, A: Cin7's third event is byte for byte its first; it must not be taken for a repeat."""
+        account = _cin7_account(cin7_sandbox)
+        cin7_sandbox.add_item(sku="CLIPPER-1", stock={"Retail Store": 4})
+        run_sync_job(start_sync(account, "full")[0].pk)
+        cin7_sandbox.configure_webhook(webhook_receiver.url, headers={"verification-token": SECRET})
+        level = StockLevel.objects.get(warehouse=account.warehouse, variant__sku="CLIPPER-1")
+
+        for count, figure in enumerate((9, 5, 9), start=1):
+            cin7_sandbox.set_stock("CLIPPER-1", "Retail Store", figure)
+            delivery = [d for d in webhook_receiver.wait_for(count) if d.body.startswith(b"[")][-1]
+            answer = replay(client, account, delivery).json()
+            event = WebhookEvent.objects.get(event_id=answer["event_id"])
+            webhooks.process_event(event.pk)
+            level.refresh_from_db()
+            assert level.on_hand == figure
+        assert answer["status"] == "requeued"
+        assert WebhookEvent.objects.count() == 2
+
+        # A true repeat while the first is still waiting is not queued twice.
+        WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEvent.Status.RECEIVED)
+        assert replay(client, account, delivery).json()["status"] == "duplicate"
+
     def test_amazon_fba_notifications_update_the_fba_warehouse_and_late_ones_are_ignored(
         self, client, amazon_sandbox, webhook_receiver
     ):
