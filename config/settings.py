@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+#: Tasks a worker runs on one database connection before opening another. Celery's Django fixup
+#: otherwise closes the connection after every task, and a new PostgreSQL backend per task
+#: (webhook, publication, alert evaluation) costs more than most tasks themselves (bench/README.md).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=500)
+
 # Health: how old a heartbeat may be before /health/ calls that process stale.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=120)
 
