@@ -229,7 +229,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
+class LoggedProcess:
+    """A child process logging to a file in a temporary directory of its own; ``stop`` ends it and removes the log.
+
+    Stopping is SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
+    """
+
+    stop_timeout = 15.0
+
+    def __init__(self, log_name: str, *, prefix: str = "stockpool-bench-"):
+        self.process: subprocess.Popen | None = None
+        self._log_dir = tempfile.mkdtemp(prefix=prefix)
+        self.log_path = Path(self._log_dir) / log_name
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        self._terminate()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
+    def _terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+class Server(LoggedProcess):
     """gunicorn serving ``wsgi`` on a free loopback port, with the bench database and Redis."""
 
     def __init__(
@@ -256,10 +289,8 @@ class Server:
             "LOG_LEVEL": "WARNING",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        super().__init__("gunicorn.log")
         self.port = 0
-        self.process: subprocess.Popen | None = None
-        self._log_dir = tempfile.mkdtemp(prefix="stockpool-bench-")
-        self.log_path = Path(self._log_dir) / "gunicorn.log"
 
     def describe(self) -> str:
         threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
@@ -317,22 +348,6 @@ class Server:
         if self.process is None or self.process.poll() is not None:
             return []
         return [self.process.pid, *_children(self.process.pid)]
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        shutil.rmtree(self._log_dir, ignore_errors=True)
 
     def __enter__(self):
         self.start()

@@ -32,16 +32,12 @@ import json
 import os
 import random
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 from bench import _harness as h
 
@@ -192,7 +188,7 @@ def worker_main(job_id: int) -> int:
 # --- the sandbox process ---------------------------------------------------------------------------
 
 
-class SandboxProcess:
+class SandboxProcess(h.LoggedProcess):
     """The ``run_sandbox zoho`` management command on a free loopback port, seeded, its rate limit on.
 
     It runs as ``python -m bench.import_zoho --serve-sandbox zoho ...`` (the same command through
@@ -203,10 +199,8 @@ class SandboxProcess:
 
     def __init__(self, *, items: int, rate_per_minute: float, env: dict):
         self.items, self.rate_per_minute, self.env = items, rate_per_minute, env
+        super().__init__("sandbox.log", prefix="stockpool-bench-sandbox-")
         self.port = 0
-        self.process: subprocess.Popen | None = None
-        self._log_dir = tempfile.mkdtemp(prefix="stockpool-bench-sandbox-")
-        self.log_path = Path(self._log_dir) / "sandbox.log"
 
     @property
     def url(self) -> str:
@@ -257,22 +251,6 @@ class SandboxProcess:
                     f"the sandbox exited with {self.process.returncode}{stopped} (GET {path}):\n{self.log_tail()}"
                 ) from exc
             raise
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
 # --- Redis: the keys this import uses ----------------------------------------------------------------

@@ -33,17 +33,13 @@ import contextlib
 import json
 import os
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from pathlib import Path
 
 from bench import _harness as h
 
@@ -225,7 +221,7 @@ def worker_main(single_patches: bool) -> int:
 # --- the sandbox process ---------------------------------------------------------------------------
 
 
-class SandboxProcess:
+class SandboxProcess(h.LoggedProcess):
     """``run_sandbox amazon --mirror-channel CODE`` on a free loopback port, its usage plans on.
 
     It runs as ``python -m bench.publish_amazon --serve-sandbox amazon ...`` (the same command through
@@ -236,10 +232,8 @@ class SandboxProcess:
 
     def __init__(self, *, channel_code: str, env: dict):
         self.channel_code, self.env = channel_code, env
+        super().__init__("sandbox.log", prefix="stockpool-bench-amazon-")
         self.port = 0
-        self.process: subprocess.Popen | None = None
-        self._log_dir = tempfile.mkdtemp(prefix="stockpool-bench-amazon-")
-        self.log_path = Path(self._log_dir) / "sandbox.log"
 
     @property
     def url(self) -> str:
@@ -287,22 +281,6 @@ class SandboxProcess:
                     f"the sandbox exited with {self.process.returncode} ({method} {path}):\n{self.log_tail()}"
                 ) from exc
             raise
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
 def flush_redis(redis_url: str) -> int:

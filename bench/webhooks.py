@@ -41,7 +41,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -147,7 +146,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --- processes ---------------------------------------------------------------------------------------
 
 
-class SandboxProcess:
+class SandboxProcess(h.LoggedProcess):
     """``run_sandbox <partner> ARGS`` on a free loopback port, as its own process.
 
     It runs as ``python -m bench.webhooks --serve-sandbox <partner> ...`` (the same management command
@@ -158,10 +157,8 @@ class SandboxProcess:
 
     def __init__(self, partner: str, arguments: list[str], env: dict):
         self.partner, self.arguments, self.env = partner, arguments, env
+        super().__init__("sandbox.log", prefix=f"stockpool-bench-{partner}-")
         self.port = 0
-        self.process: subprocess.Popen | None = None
-        self._log_dir = tempfile.mkdtemp(prefix=f"stockpool-bench-{partner}-")
-        self.log_path = Path(self._log_dir) / "sandbox.log"
 
     @property
     def url(self) -> str:
@@ -212,22 +209,6 @@ class SandboxProcess:
     def pids(self) -> list[int]:
         return [self.process.pid] if self.process is not None and self.process.poll() is None else []
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        shutil.rmtree(self._log_dir, ignore_errors=True)
-
 
 class ControlClient:
     """One keep-alive connection to a sandbox's control API (the pollers' and the trigger's)."""
@@ -271,16 +252,16 @@ def procfile_command(role: str) -> list[str]:
     raise RuntimeError(f"config/Procfile has no {role!r} line")
 
 
-class CeleryProcess:
+class CeleryProcess(h.LoggedProcess):
     """The Celery worker or beat, with config/Procfile's command, in a process group of its own (so that
     stopping it also stops its pool processes, and nothing else)."""
+
+    stop_timeout = 20.0
 
     def __init__(self, role: str, env: dict):
         self.role, self.env = role, env
         self.command = procfile_command(role)
-        self.process: subprocess.Popen | None = None
-        self._log_dir = tempfile.mkdtemp(prefix=f"stockpool-bench-celery-{role}-")
-        self.log_path = Path(self._log_dir) / f"{role}.log"
+        super().__init__(f"{role}.log", prefix=f"stockpool-bench-celery-{role}-")
 
     def describe(self) -> str:
         return shlex.join([Path(self.command[0]).name if i == 0 else w for i, w in enumerate(self.command)])
@@ -323,21 +304,11 @@ class CeleryProcess:
         except OSError:
             return ""
 
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:]) or "(no log)"
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # warm shutdown: the pool finishes its tasks
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+    def _terminate(self) -> None:
+        super()._terminate()  # SIGTERM: a warm shutdown, the pool finishes its tasks
         if self.process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signal.SIGKILL)  # our own group: pool processes left behind
-        shutil.rmtree(self._log_dir, ignore_errors=True)
 
 
 def keep_logs(directory: Path, processes) -> None:
