@@ -27,6 +27,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from inventory import selectors
+from inventory.api.serializers import StockLevelOutput, StockMovementOutput
 from inventory.models import ChannelListing
 
 #: Rows fetched per round trip, and rows per chunk of the response.
@@ -45,17 +46,8 @@ class ExportKind:
 
 # --- The kinds ------------------------------------------------------------------------------------
 
-STOCK_COLUMNS = (
-    "sku",
-    "product",
-    "variant_name",
-    "warehouse",
-    "on_hand",
-    "reserved",
-    "available",
-    "low_stock_threshold",
-    "updated_at",
-)
+#: The stock list API's fields, in its order.
+STOCK_COLUMNS = tuple(StockLevelOutput.Meta.fields)
 
 
 def stock_rows(levels: QuerySet | None = None) -> Iterator[dict]:
@@ -150,20 +142,8 @@ def listing_rows(listings: QuerySet | None = None) -> Iterator[dict]:
             }
 
 
-MOVEMENT_COLUMNS = (
-    "id",
-    "created_at",
-    "sku",
-    "warehouse",
-    "quantity",
-    "on_hand_after",
-    "reason",
-    "source",
-    "actor",
-    "reference",
-    "note",
-    "operation_id",
-)
+#: The movements API's fields, in its order.
+MOVEMENT_COLUMNS = tuple(StockMovementOutput.Meta.fields)
 
 
 def movement_rows(movements: QuerySet | None = None) -> Iterator[dict]:
