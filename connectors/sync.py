@@ -192,7 +192,7 @@ def upsert_items(account: ConnectorAccount, items: list[RemoteItem]) -> tuple[di
         else:
             outcome.unchanged += 1
         linked[item.external_id] = variant
-    created = _create_variants(to_create)
+    created = _create_variants(account, to_create)
     outcome.created += len(created)
     linked.update(created)
     ExternalRef.objects.bulk_create(
@@ -212,8 +212,9 @@ def upsert_items(account: ConnectorAccount, items: list[RemoteItem]) -> tuple[di
     return linked, outcome
 
 
-def _create_variants(items: list[RemoteItem]) -> dict[str, Variant]:
-    """New products and variants for a page's unknown items, in a few bulk queries."""
+def _create_variants(account: ConnectorAccount, items: list[RemoteItem]) -> dict[str, Variant]:
+    """New products and variants for a page's unknown items, in a few bulk queries; the products join the
+    catalogue of the account's organization (the system of record's owner)."""
     if not items:
         return {}
     items = list({item.sku: item for item in items}.values())
@@ -223,6 +224,7 @@ def _create_variants(items: list[RemoteItem]) -> dict[str, Variant]:
     )
     products = Product.objects.bulk_create(
         Product(
+            organization_id=account.organization_id,
             category=item.category_node or categories[item.category or UNCATEGORIZED],
             name=item.product_name,
             brand=item.brand,

@@ -1357,7 +1357,7 @@ def build_demo_world(*, admin_password: str) -> DemoSummary:
     warehouses = {spec.code: _warehouse(spec, organizations) for spec in WAREHOUSES}
     channels = {spec.code: _channel(spec, organizations, warehouses) for spec in CHANNELS}
     variant_specs = [variant for product in CATALOGUE for variant in _variants_of(product)]
-    variants = _sync_catalogue(variant_specs)
+    variants = _sync_catalogue(variant_specs, owner=organizations[SUPPLIER_SLUG])
     _book_opening_stock(variant_specs, variants, warehouses)
     listing_ids = _create_missing_listings(variant_specs, variants, channels)
     refresh_listings(listing_ids=listing_ids, cause=ListingStateChange.Cause.CATALOG)
@@ -1434,12 +1434,16 @@ def _sku_code(option: Option) -> str:
     return slugify(option).upper() if isinstance(option, str) else option[1]
 
 
-def _sync_catalogue(variant_specs: list[VariantSpec]) -> dict[str, Variant]:
+def _sync_catalogue(variant_specs: list[VariantSpec], *, owner: Organization) -> dict[str, Variant]:
+    """The catalogue is the supplier's: it changes it and sees its cost prices."""
     categories = _sync_categories()
     products = _sync_rows(
         Product,
         ("brand", "name"),
-        {(spec.brand, spec.name): {"category_id": categories[spec.category].pk} for spec in CATALOGUE},
+        {
+            (spec.brand, spec.name): {"category_id": categories[spec.category].pk, "organization_id": owner.pk}
+            for spec in CATALOGUE
+        },
     )
     variants = _sync_rows(
         Variant,

@@ -79,6 +79,14 @@ class Category(models.Model):
     """A node of the catalog tree; ``parent`` is null at the roots."""
 
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="categories",
+        help_text="Who may change it; everyone files products under it. Empty: the platform's.",
+    )
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120)
 
@@ -105,6 +113,16 @@ class Category(models.Model):
 
 
 class Product(models.Model):
+    """A catalogue entry of the organization that owns it (the supplier whose items these are)."""
+
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="products",
+        help_text="Whose catalogue it is: they change it and see its cost prices. Empty: the platform's.",
+    )
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
     name = models.CharField(max_length=200)
     brand = models.CharField(max_length=120, blank=True)
