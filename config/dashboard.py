@@ -42,9 +42,9 @@ from config import charts
 from connectors.admin import sync_progress_widget
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncJob
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
-from inventory.scoping import organization_ids, visible_to
+from inventory.scoping import counted_for, organization_ids, visible_to
 from inventory.selectors import listing_availability
-from reservations.models import Reservation, StockRefusal
+from reservations.models import Reservation, ReservationLine, StockRefusal
 
 register = template.Library()
 
@@ -54,6 +54,13 @@ VARIANT_CHOICES = 20
 
 SEVERITIES = sorted(SEVERITY_RANK, key=SEVERITY_RANK.get)
 OK, WARN, BAD = "ok", "warn", "bad"
+
+
+def _seen(queryset, user):
+    """The rows ``user`` sees where their role may view the model (a clerk at one organization sees no
+    partner accounts there, whatever their role at another)."""
+    opts = queryset.model._meta
+    return visible_to(queryset, user, f"{opts.app_label}.view_{opts.model_name}")
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ def stock_counts(user) -> dict[str, int]:
     ``available <= 0``, below threshold is ``0 < available <= low_stock_threshold``. A member of an
     organization counts only the SKUs stocked in its warehouses; a superuser, every tracked SKU.
     """
-    levels = visible_to(StockLevel.objects.filter(warehouse__active=True), user)
+    levels = _seen(StockLevel.objects.filter(warehouse__active=True), user)
     available = (
         levels.filter(variant=OuterRef("pk"))
         .order_by()
@@ -106,7 +113,7 @@ def stock_counts(user) -> dict[str, int]:
     )
     variants = Variant.objects.filter(active=True, track_inventory=True, product__active=True)
     if organization_ids(user) is not None:
-        variants = variants.filter(pk__in=visible_to(StockLevel.objects.all(), user).values("variant_id"))
+        variants = variants.filter(pk__in=_seen(StockLevel.objects.all(), user).values("variant_id"))
     variants = variants.annotate(available=Coalesce(Subquery(available), 0))
     return variants.aggregate(
         tracked=Count("pk"),
@@ -118,7 +125,7 @@ def stock_counts(user) -> dict[str, int]:
 def stock_by_warehouse(user) -> list[dict]:
     """Units on hand and reserved per warehouse the user sees (one query)."""
     return list(
-        visible_to(Warehouse.objects.order_by("code"), user)
+        _seen(Warehouse.objects.order_by("code"), user)
         .annotate(
             on_hand=Coalesce(Sum("stock_levels__on_hand"), 0), reserved=Coalesce(Sum("stock_levels__reserved"), 0)
         )
@@ -134,9 +141,9 @@ def stock_by_channel(user) -> list[dict]:
     """
     rows = {
         channel["pk"]: {**channel, "units": 0, "listings": 0, "sellable": 0}
-        for channel in visible_to(Channel.objects.order_by("code"), user).values("pk", "code", "name", "active")
+        for channel in _seen(Channel.objects.order_by("code"), user).values("pk", "code", "name", "active")
     }
-    for entry in listing_availability(visible_to(ChannelListing.objects.all(), user)):
+    for entry in listing_availability(_seen(ChannelListing.objects.all(), user)):
         row = rows[entry.rules.channel_id]
         row["listings"] += 1
         row["sellable"] += entry.sellable
@@ -147,7 +154,7 @@ def stock_by_channel(user) -> list[dict]:
 def most_moved_variants(user, window: Window, limit: int = VARIANT_CHOICES) -> list[tuple[int, str]]:
     """(id, SKU) of the variants with the most movements in the window, most first (one query)."""
     return list(
-        visible_to(StockMovement.objects.filter(created_at__gte=window.start), user)
+        _seen(StockMovement.objects.filter(created_at__gte=window.start), user)
         .values("variant_id", "variant__sku")
         .annotate(movements=Count("pk"))
         .order_by("-movements", "variant__sku")
@@ -164,7 +171,7 @@ def on_hand_by_day(user, variant_id: int, window: Window) -> dict[str, list[int]
         When(created_at__gte=window.start, then=TruncDate("created_at")), default=Value(None), output_field=DateField()
     )
     rows = (
-        visible_to(StockMovement.objects.filter(variant_id=variant_id), user)
+        _seen(StockMovement.objects.filter(variant_id=variant_id), user)
         .annotate(day=day)
         .values_list("warehouse__code", "day")
         .annotate(change=Sum("quantity"))
@@ -187,15 +194,19 @@ def on_hand_by_day(user, variant_id: int, window: Window) -> dict[str, list[int]
 
 
 def reservation_counts(user) -> dict[str, int]:
-    """Active reservations and the units they hold (one query)."""
-    return visible_to(Reservation.objects.filter(status=Reservation.Status.ACTIVE), user).aggregate(
-        active=Count("pk", distinct=True), units_held=Coalesce(Sum("lines__quantity"), 0)
+    """Active reservations and the units they hold (one query): on the user's channels, and for a supplier,
+    other organizations' holds on its stock too (counted, never listed)."""
+    lines = ReservationLine.objects.filter(reservation__status=Reservation.Status.ACTIVE)
+    return counted_for(lines, user, "reservations.view_reservation").aggregate(
+        active=Count("reservation", distinct=True), units_held=Coalesce(Sum("quantity"), 0)
     )
 
 
 def refusals_since(user, start: datetime) -> dict[str, int]:
-    """Oversell attempts refused since ``start``: requests, SKUs and units asked for (one query)."""
-    return visible_to(StockRefusal.objects.filter(created_at__gte=start), user).aggregate(
+    """Oversell attempts refused since ``start``: requests, SKUs and units asked for (one query), on the
+    user's channels and those drawing on their stock."""
+    refusals = StockRefusal.objects.filter(created_at__gte=start)
+    return counted_for(refusals, user, "reservations.view_stockrefusal").aggregate(
         attempts=Count("pk"), skus=Count("variant", distinct=True), units=Coalesce(Sum("requested"), 0)
     )
 
@@ -206,7 +217,7 @@ def refusals_since(user, start: datetime) -> dict[str, int]:
 def alerts_by_day(user, window: Window) -> dict[str, list[int]]:
     """Alerts raised per day (by ``first_seen``) per severity over the window (one query)."""
     rows = (
-        visible_to(Alert.objects.filter(first_seen__gte=window.start), user)
+        _seen(Alert.objects.filter(first_seen__gte=window.start), user)
         .annotate(day=TruncDate("first_seen"))
         .values_list("day", "severity")
         .annotate(raised=Count("pk"))
@@ -238,7 +249,7 @@ def sync_accounts(user, window: Window) -> list[dict]:
         .annotate(finished=Count("pk"), failed=Count("pk", filter=Q(status=SyncJob.Status.FAILED)))
     )
     return list(
-        visible_to(ConnectorAccount.objects.order_by("name"), user)
+        _seen(ConnectorAccount.objects.order_by("name"), user)
         .annotate(
             live_job_id=Subquery(live.values("pk")[:1]),
             live_status=Subquery(live.values("status")[:1]),
@@ -270,7 +281,7 @@ def sync_jobs_by_day(user, window: Window) -> dict[str, list]:
     """Per day over the window: jobs succeeded and failed, mean and longest duration in seconds (one query)."""
     ended = [SyncJob.Status.SUCCEEDED, SyncJob.Status.FAILED]
     rows = (
-        visible_to(SyncJob.objects.filter(finished_at__gte=window.start, status__in=ended), user)
+        _seen(SyncJob.objects.filter(finished_at__gte=window.start, status__in=ended), user)
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(
@@ -298,7 +309,7 @@ def sync_jobs_by_day(user, window: Window) -> dict[str, list]:
 def outbox_backlog(user) -> dict:
     """Outbound messages waiting (pending or being sent), dead-lettered, and the oldest waiting (one query)."""
     waiting = Q(status__in=[OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING])
-    return visible_to(
+    return _seen(
         OutboundMessage.objects.filter(
             status__in=[OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING, OutboundMessage.Status.DEAD]
         ),
@@ -368,7 +379,7 @@ def _stock_panel(user) -> list[dict]:
                 "Active reservations",
                 held["active"],
                 note=f"holding {charts.fmt(held['units_held'])} unit{'s' if held['units_held'] != 1 else ''}",
-                url=_admin_url("reservations_reservation_changelist", "status__exact=active"),
+                url=_admin_url("reservations_channelactivity_changelist"),
             )
         )
     return kpis
@@ -409,7 +420,7 @@ def _activity_panel(user, window: Window) -> list[dict]:
 def _alerts_panel(user) -> dict | None:
     if not user.has_perm("alerts.view_alert"):
         return None
-    counts = open_counts_by_severity(visible_to(Alert.objects.all(), user))
+    counts = open_counts_by_severity(_seen(Alert.objects.all(), user))
     url = _admin_url("alerts_alert_changelist")
     return {
         "total": sum(counts.values()),

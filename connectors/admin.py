@@ -14,7 +14,7 @@ from connectors.models import (
     SyncJob,
     WebhookEvent,
 )
-from inventory.admin_scoping import ScopedModelAdmin
+from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin
 
 CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
 
@@ -74,6 +74,7 @@ class ConnectorAccountForm(forms.ModelForm):
 
 @admin.register(ConnectorAccount)
 class ConnectorAccountAdmin(ScopedModelAdmin):
+    action_permissions = {"run_sync": "connectors.run_sync"}
     owned_choice_fields = ("channel",)  # publish only the organization's own channels
     form = ConnectorAccountForm
     list_display = [
@@ -254,6 +255,7 @@ class SyncJobAdmin(ScopedModelAdmin):
 
 @admin.register(SyncConflict)
 class SyncConflictAdmin(ScopedModelAdmin):
+    action_permissions = {"resolve_conflict": "connectors.resolve_conflict"}
     list_display = [
         "variant",
         "field",
@@ -367,7 +369,8 @@ class ChannelWebhookAdmin(ScopedModelAdmin):
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(ScopedModelAdmin):
+class OutboundMessageAdmin(ReadOnlyModelAdmin):
+    action_permissions = {"retry": "connectors.change_outboundmessage"}
     list_display = ["id", "destination", "kind", "status", "attempts", "next_attempt_at", "delivered_at", "short_error"]
     list_filter = ["status", "kind", "account"]
     search_fields = ["dedupe_key"]
@@ -395,15 +398,6 @@ class OutboundMessageAdmin(ScopedModelAdmin):
     def short_error(self, message):
         return message.last_error[:80]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_retry_permission(self, request):
         return request.user.has_perm("connectors.change_outboundmessage")
 
@@ -429,6 +423,7 @@ class ExternalRefAdmin(ScopedModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ScopedModelAdmin):
+    action_permissions = {"replay": "connectors.change_webhookevent"}
     list_display = ["received_at", "account", "event_type", "status", "attempts", "short_error"]
     list_filter = ["status", "account", "event_type"]
     search_fields = ["event_id", "event_type"]

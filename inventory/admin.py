@@ -6,11 +6,13 @@ receive, transfer, bulk adjust), as the admin source with the clerk as actor, an
 movement ledger is read-only for everyone, superusers included.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, CharField, F, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat
@@ -22,7 +24,7 @@ from django.utils.http import urlencode
 
 from inventory import selectors, services
 from inventory.admin_bulk import ListingBulkMixin, MovementExportMixin, StockLevelBulkMixin
-from inventory.admin_scoping import ScopedModelAdmin, ScopedModelAdminMixin, ScopedTabularInline
+from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin, ScopedModelAdminMixin, ScopedTabularInline
 from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
 from inventory.models import (
     Category,
@@ -38,7 +40,15 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
-from inventory.scoping import listings_ruled_by, visible_to
+from inventory.scoping import (
+    ADJUST_STOCK,
+    holds_stock,
+    is_manageable,
+    listings_ruled_by,
+    manageable_by,
+    organization_ids,
+    visible_to,
+)
 
 admin.site.site_header = "Stockpool back office"
 admin.site.site_title = "Stockpool"
@@ -83,6 +93,16 @@ class CategoryFilter(admin.RelatedFieldListFilter):
         return sorted(((pk, str(category)) for pk, category in categories.items()), key=lambda c: c[1].casefold())
 
 
+class OwnedByOrganizationAdmin(ScopedModelAdmin):
+    """A catalogue entry staff make is their organization's; only superusers make the platform's."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not request.user.is_superuser and "organization" in form.base_fields:
+            form.base_fields["organization"].required = True
+        return form
+
+
 @admin.register(Organization)
 class OrganizationAdmin(ScopedModelAdmin):
     list_display = ("name", "kind", "slug", "created_at")
@@ -108,10 +128,11 @@ class WarehouseAdmin(ScopedModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(ScopedModelAdmin):
-    list_display = ("full_path", "slug")
+class CategoryAdmin(OwnedByOrganizationAdmin):
+    list_display = ("full_path", "slug", "organization")
+    list_select_related = ("organization",)
     search_fields = ("name", "slug", "parent__name")
-    autocomplete_fields = ("parent",)
+    autocomplete_fields = ("parent", "organization")
     prepopulated_fields = {"slug": ("name",)}
     ordering = (_category_path().asc(),)
 
@@ -132,12 +153,12 @@ class VariantInline(ScopedTabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(ScopedModelAdmin):
-    list_display = ("name", "brand", "category", "active", "updated_at")
-    list_filter = (("category", CategoryFilter), "active")
-    list_select_related = (f"category__{CATEGORY_ANCESTORS}",)
+class ProductAdmin(OwnedByOrganizationAdmin):
+    list_display = ("name", "brand", "category", "organization", "active", "updated_at")
+    list_filter = (("category", CategoryFilter), "active", "organization")
+    list_select_related = (f"category__{CATEGORY_ANCESTORS}", "organization")
     search_fields = ("name", "brand")
-    autocomplete_fields = ("category",)
+    autocomplete_fields = ("category", "organization")
     readonly_fields = ("created_at", "updated_at")
     inlines = (VariantInline,)
 
@@ -189,9 +210,9 @@ class VariantAdmin(ScopedModelAdmin):
         return super().get_queryset(request).annotate(total_on_hand=Coalesce(Subquery(on_hand), Value(0)))
 
     def get_exclude(self, request, obj=None):
-        # Cost prices are the supplier's: only those who hold stock see them.
+        # Cost prices are the catalogue owner's (the supplier's): nobody else sees them.
         exclude = list(super().get_exclude(request, obj) or [])
-        if not (request.user.is_superuser or visible_to(Warehouse, request.user).exists()):
+        if not _owns_catalogue_of(request.user, obj):
             exclude.append("cost_price")
         return exclude
 
@@ -203,6 +224,15 @@ class VariantAdmin(ScopedModelAdmin):
         super().save_related(request, form, formsets, change)
         if change and {"active", "track_inventory"} & set(form.changed_data):
             _refresh_sellability(variant_ids=[form.instance.pk])
+
+
+def _owns_catalogue_of(user, variant: Variant | None) -> bool:
+    """Whether ``user`` is of the organization whose catalogue ``variant`` is in (or may add to one)."""
+    if user.is_superuser:
+        return True
+    if variant is None:
+        return bool(organization_ids(user, "inventory.add_variant"))
+    return variant.product.organization_id in organization_ids(user)
 
 
 class BelowThresholdFilter(admin.SimpleListFilter):
@@ -224,7 +254,7 @@ class BelowThresholdFilter(admin.SimpleListFilter):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
+class StockLevelAdmin(StockLevelBulkMixin, ReadOnlyModelAdmin):
     """Stock levels to look at; changing them takes ``inventory.adjust_stock`` and the operation views."""
 
     list_display = ("warehouse", "sku", "product", "on_hand", "reserved", "available", "is_low", "movements")
@@ -235,6 +265,7 @@ class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
     fields = ("warehouse", "variant", "on_hand", "reserved", "available", "updated_at")
     readonly_fields = fields
     actions = ("adjust_selected_levels", *StockLevelBulkMixin.bulk_actions)
+    action_permissions = {**StockLevelBulkMixin.action_permissions, "adjust_stock": ADJUST_STOCK}
 
     def get_queryset(self, request):
         return visible_to(selectors.stock_levels(), request.user)
@@ -244,18 +275,8 @@ class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
             return (*self.list_display, "adjust")
         return self.list_display
 
-    # Levels are created by the services when stock is first booked, and never edited or removed here.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_adjust_stock_permission(self, request):
-        return request.user.has_perm("inventory.adjust_stock")
+        return request.user.has_perm(ADJUST_STOCK)
 
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, level):
@@ -296,6 +317,8 @@ class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
         level = self.get_object(request, str(level_id))
         if level is None:
             raise Http404("No such stock level.")
+        if not is_manageable(level, request.user, ADJUST_STOCK):
+            raise PermissionDenied
         form = AdjustStockForm(_posted(request), level=level)
         done_url = _movements_url(warehouse_id=level.warehouse_id, variant_id=level.variant_id)
         return self._stock_operation(
@@ -351,9 +374,10 @@ class StockLevelAdmin(StockLevelBulkMixin, ScopedModelAdmin):
 
     def _stock_operation(self, request, form, *, title, done_url, level=None):
         """Show the form; on a valid POST book it, then go to the movements it wrote."""
-        for field in form.fields.values():  # only the user's warehouses to choose from, or to post
+        for field in form.fields.values():  # only warehouses where the user may adjust, to choose or to post
             if getattr(field, "queryset", None) is not None:
-                field.queryset = visible_to(field.queryset, request.user)
+                scope = manageable_by if field.queryset.model is Warehouse else visible_to
+                field.queryset = scope(field.queryset, request.user, ADJUST_STOCK)
         if request.method == "POST" and form.is_valid():
             movements = form.book(actor=request.user)
             if movements is not None:
@@ -392,7 +416,7 @@ def _booked_message(movements) -> str:
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(MovementExportMixin, ScopedModelAdmin):
+class StockMovementAdmin(MovementExportMixin, ReadOnlyModelAdmin):
     """The ledger is append-only: nobody, superusers included, adds, changes or deletes movements here."""
 
     list_display = (
@@ -426,15 +450,6 @@ class StockMovementAdmin(MovementExportMixin, ScopedModelAdmin):
     readonly_fields = fields
     # Counting the whole ledger on every filtered page is slow once it is large.
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, movement):
@@ -515,6 +530,7 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
     list_select_related = ("channel", "variant")
     search_fields = ("variant__sku",)
     autocomplete_fields = ("channel", "variant")
+    owned_choice_fields = ("channel",)  # a channel's organization decides what it lists
     inlines = (ListingStateChangeInline,)
     computed_fields = ("is_sellable", "sellable_changed_at", "channel_available", "pool")
 
@@ -526,25 +542,35 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
         readonly = ["channel", "variant", *self.computed_fields] if obj else []
         if not self.may_set_rules(request, obj):
             readonly += [rule for rule in services.EXPOSURE_RULES if rule != "price"]
+        if obj is not None and not is_manageable(obj.channel, request.user, "inventory.change_channellisting"):
+            readonly.append("price")
         return readonly
 
     def may_set_rules(self, request, obj=None) -> bool:
-        """The permission, and for a listing, being of the organization whose warehouses feed it."""
+        """The permission, and for a listing, holding it in the organization whose warehouses feed it."""
         if not request.user.has_perm("inventory.change_exposure_rules"):
             return False
         return obj is None or listings_ruled_by(ChannelListing.objects.filter(pk=obj.pk), request.user).exists()
 
+    @staticmethod
+    def is_own_listing(request, obj) -> bool:
+        """A listing of one of the user's own channels: its price is theirs to see and set."""
+        return obj is None or request.user.is_superuser or obj.channel.organization_id in organization_ids(request.user)
+
     def get_list_display(self, request):
         # The pool is the supplier's stock available to the channel: not a reseller's to see.
-        if request.user.is_superuser or visible_to(Warehouse, request.user).exists():
+        if holds_stock(request.user):
             return self.list_display
         return tuple(name for name in self.list_display if name != "pool")
 
     def get_fields(self, request, obj=None):
         fields = ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
-        if request.user.is_superuser or visible_to(Warehouse, request.user).exists():
-            return fields
-        return tuple(name for name in fields if name != "pool")
+        hidden = set()
+        if not holds_stock(request.user):
+            hidden.add("pool")
+        if not self.is_own_listing(request, obj):
+            hidden.add("price")  # another organization's channel's price is its own business
+        return tuple(name for name in fields if name not in hidden)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -618,13 +644,44 @@ class MembershipAdmin(ScopedModelAdmin):
 admin.site.unregister(get_user_model())
 
 
+class InvitationForm(AdminUserCreationForm):
+    """A new login for one of the inviting administrator's organizations, with its role there."""
+
+    organization = forms.ModelChoiceField(queryset=Organization.objects.none())
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.CLERK)
+
+
 @admin.register(get_user_model())
 class StaffUserAdmin(ScopedModelAdminMixin, UserAdmin):
-    """Users, for an organization's administrator: those of their organizations. Roles are given by
-    memberships (which set the groups); superuser status, groups and permissions are the superusers'."""
+    """Users, for an organization's administrator: those of their organizations, and new ones they invite
+    into them. Roles are given by memberships (which set the groups); superuser status, groups and
+    permissions are the superusers'. Someone who also belongs to another organization is that
+    organization's too: only a superuser changes them (``inventory.scoping``)."""
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
             readonly += ["is_superuser", "groups", "user_permissions"]
         return readonly
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None and not request.user.is_superuser:
+            return [*fieldsets, ("Membership", {"fields": ("organization", "role")})]
+        return fieldsets
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None and not request.user.is_superuser:
+            kwargs["form"] = InvitationForm
+        form = super().get_form(request, obj, **kwargs)
+        if "organization" in form.base_fields:
+            form.base_fields["organization"].queryset = manageable_by(Organization, request.user, "auth.add_user")
+        return form
+
+    def save_model(self, request, obj, form, change):
+        invited = not change and "organization" in form.cleaned_data
+        if invited:
+            obj.is_staff = True  # a login to the back office, where the membership shows them their data
+        super().save_model(request, obj, form, change)
+        if invited:
+            services.set_membership(obj, form.cleaned_data["organization"], form.cleaned_data["role"])

@@ -33,11 +33,14 @@ from django.utils.http import urlencode
 from inventory import exports, imports, selectors, services
 from inventory.exceptions import DomainError
 from inventory.models import ChannelListing, Warehouse
-from inventory.scoping import listings_ruled_by, visible_to
-
-EXPORT_PERMISSION = "inventory.export_data"
-ADJUST_PERMISSION = "inventory.adjust_stock"
-RULES_PERMISSION = "inventory.change_exposure_rules"
+from inventory.scoping import (
+    ADJUST_STOCK,
+    CHANGE_EXPOSURE_RULES,
+    EXPORT_DATA,
+    listings_ruled_by,
+    manageable_by,
+    visible_to,
+)
 
 #: How long a previewed stock file waits for its "Apply".
 PREVIEW_TTL_SECONDS = 2 * 3600
@@ -75,9 +78,10 @@ class ExportMixin:
     change_list_template = "admin/inventory/bulk/change_list.html"
     #: The action names to register in the ModelAdmin's ``actions``.
     bulk_actions = ("export_selected_csv", "export_selected_json")
+    action_permissions = {"export": EXPORT_DATA}
 
     def has_export_permission(self, request) -> bool:
-        return request.user.has_perm(EXPORT_PERMISSION)
+        return request.user.has_perm(EXPORT_DATA)
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -108,17 +112,17 @@ class ExportMixin:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{_url(self, 'changelist')}?e=1")
-        return exports.export_response(
-            self.export_kind, fmt, changelist.get_queryset(request), for_spreadsheet=fmt == "csv"
-        )
+        # The rows of the organizations where the user's role may export, of those the list shows.
+        rows = visible_to(changelist.get_queryset(request), request.user, EXPORT_DATA)
+        return exports.export_response(self.export_kind, fmt, rows, viewer=request.user, for_spreadsheet=fmt == "csv")
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_selected_csv(self, request, queryset):
-        return exports.export_response(self.export_kind, "csv", queryset, for_spreadsheet=True)
+        return exports.export_response(self.export_kind, "csv", queryset, viewer=request.user, for_spreadsheet=True)
 
     @admin.action(description="Export selected as JSON", permissions=["export"])
     def export_selected_json(self, request, queryset):
-        return exports.export_response(self.export_kind, "json", queryset)
+        return exports.export_response(self.export_kind, "json", queryset, viewer=request.user)
 
 
 class MovementExportMixin(ExportMixin):
@@ -203,7 +207,7 @@ def _replan(payload: dict, user) -> imports.StockImport:
         stock_file,
         reason=payload["reason"],
         reference=payload["reference"],
-        warehouses=visible_to(Warehouse, user),
+        warehouses=manageable_by(Warehouse, user, ADJUST_STOCK),
     )
 
 
@@ -226,7 +230,7 @@ class StockLevelBulkMixin(ExportMixin):
         ]
 
     def _require_import_permission(self, request):
-        if not request.user.has_perm(ADJUST_PERMISSION):
+        if not request.user.has_perm(ADJUST_STOCK):
             raise PermissionDenied
 
     def stock_import_view(self, request):
@@ -243,7 +247,7 @@ class StockLevelBulkMixin(ExportMixin):
                     stock_file,
                     reason=form.cleaned_data["reason"],
                     reference=form.cleaned_data["reference"],
-                    warehouses=visible_to(Warehouse, request.user),
+                    warehouses=manageable_by(Warehouse, request.user, ADJUST_STOCK),
                 )
             except imports.StockFileError as error:
                 form.add_error("file", error.message)
@@ -289,7 +293,7 @@ class StockLevelBulkMixin(ExportMixin):
             **_page_context(self, request, title="Import stock counts or adjustments (CSV)", form=form),
             "problems": problems,
             "file_name": name,
-            "warehouses": visible_to(Warehouse, request.user).order_by("code").only("code", "name"),
+            "warehouses": manageable_by(Warehouse, request.user, ADJUST_STOCK).order_by("code").only("code", "name"),
             "max_rows": imports.MAX_IMPORT_ROWS,
             "columns": imports.COLUMNS,
         }
@@ -310,9 +314,9 @@ class StockLevelBulkMixin(ExportMixin):
         """A CSV to count into: the warehouse's SKUs with set_on_hand empty (just the header without one)."""
         self._require_import_permission(request)
         code = request.GET.get("warehouse", "")
-        levels = visible_to(selectors.stock_levels(), request.user)
+        levels = manageable_by(selectors.stock_levels(), request.user, ADJUST_STOCK)
         levels = levels.filter(warehouse__code=code) if code else levels.none()
-        if code and not visible_to(Warehouse, request.user).filter(code=code).exists():
+        if code and not manageable_by(Warehouse, request.user, ADJUST_STOCK).filter(code=code).exists():
             raise Http404("No such warehouse.")
         chunks = exports.csv_chunks(imports.COUNT_SHEET_COLUMNS, imports.count_sheet_rows(levels), bom=True)
         return exports.streaming_download(chunks, fmt="csv", name=f"count-sheet-{code or 'template'}.csv")
@@ -432,9 +436,10 @@ class ListingBulkMixin(ExportMixin):
 
     export_kind = "listings"
     bulk_actions = ("change_listing_rules", *ExportMixin.bulk_actions)
+    action_permissions = {**ExportMixin.action_permissions, "change_exposure_rules": CHANGE_EXPOSURE_RULES}
 
     def has_change_exposure_rules_permission(self, request) -> bool:
-        return request.user.has_perm(RULES_PERMISSION)
+        return request.user.has_perm(CHANGE_EXPOSURE_RULES)
 
     @admin.action(description="Change rules of selected listings…", permissions=["change_exposure_rules"])
     def change_listing_rules(self, request, queryset):

@@ -1,43 +1,86 @@
 """The admin's side of ``inventory.scoping``: every ModelAdmin and inline of the project mixes this in.
 
-* changelists, change forms, history and delete pages read through ``get_queryset``, scoped, so
-  a row of another organization is a 404 and admin actions only ever receive visible rows;
+* changelists, change forms, history and delete pages read through ``get_queryset``, scoped to the
+  organizations where the user's role may view the model, so a row of another organization is a 404;
+* a change or delete of one row takes the permission in the organization that row belongs to
+  (``manageable_by``): a manager at one organization is only a clerk at another;
+* admin actions receive only the selected rows the user may act on with the action's permission,
+  and say how many they left out;
 * foreign-key and many-to-many choices are scoped, which is what raw-id and autocomplete
   fields validate against; Django's autocomplete view reads the related model's admin
   ``get_queryset``, scoped as well;
 * related-object list filters offer only values present in the user's rows.
 
-Superusers see what they saw before.
+Superusers see and do what they did before.
 """
 
-from django.contrib import admin
+import functools
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
 
-from inventory.scoping import is_scoped, owned_by, visible_to
+from inventory.scoping import is_manageable, is_scoped, manageable_by, visible_to
 
-
-def _scoped_choices(formfield, request, *, owned=False):
-    if formfield is not None and getattr(formfield, "queryset", None) is not None:
-        formfield.queryset = visible_to(formfield.queryset, request.user)
-        if owned:
-            formfield.queryset = owned_by(formfield.queryset, request.user)
-    return formfield
+#: Action permissions that read rows rather than change them.
+READING_ACTIONS = frozenset({"view", "export"})
 
 
 class ScopedAdminMixin:
-    #: Foreign keys that only offer rows of the user's own organizations (``owned_by``), not all they see.
+    #: Foreign keys that only offer rows the user may change (``manageable_by``), not all they see:
+    #: keys and webhooks for the organization's own channels, not for those it merely sees.
     owned_choice_fields: tuple[str, ...] = ()
+    #: Action permission names that are not ``<name>_<model>`` of this admin's app, e.g.
+    #: ``{"export": "inventory.export_data"}``.
+    action_permissions: dict[str, str] = {}
+
+    def permission_for(self, name: str) -> str:
+        """The full permission an action permission name (``change``, ``export``, ...) stands for."""
+        if name in self.action_permissions:
+            return self.action_permissions[name]
+        return f"{self.opts.app_label}.{get_permission_codename(name, self.opts)}"
 
     def get_queryset(self, request):
-        return visible_to(super().get_queryset(request), request.user)
+        viewing = (self.permission_for("view"), self.permission_for("change"))
+        return visible_to(super().get_queryset(request), request.user, viewing)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        owned = db_field.name in self.owned_choice_fields
-        return _scoped_choices(super().formfield_for_foreignkey(db_field, request, **kwargs), request, owned=owned)
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return self._scoped_choices(formfield, request, owned=db_field.name in self.owned_choice_fields)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        return _scoped_choices(super().formfield_for_manytomany(db_field, request, **kwargs), request)
+        return self._scoped_choices(super().formfield_for_manytomany(db_field, request, **kwargs), request)
+
+    def _scoped_choices(self, formfield, request, *, owned=False):
+        """Choices among what the user sees (or may change) where their role may write this model."""
+        if formfield is not None and getattr(formfield, "queryset", None) is not None:
+            writing = (self.permission_for("add"), self.permission_for("change"))
+            scope = manageable_by if owned else visible_to
+            formfield.queryset = scope(formfield.queryset, request.user, writing)
+        return formfield
+
+    # An inline's ``obj`` is its parent: its rows are changed where the parent may be changed with
+    # the inline's permission. A ModelAdmin's ``obj`` is the row itself.
+    def _may(self, request, name: str, obj) -> bool:
+        if obj is None or request.user.is_superuser:
+            return True
+        memo = request.__dict__.setdefault("_scoping_answers", {})  # a change page asks several times
+        key = (self.permission_for(name), type(obj), obj.pk)
+        if key not in memo:
+            memo[key] = is_manageable(obj, request.user, key[0])
+        return memo[key]
+
+    def has_add_permission(self, request, *args, **kwargs):
+        obj = args[0] if args else kwargs.get("obj")
+        return super().has_add_permission(request, *args, **kwargs) and self._may(request, "add", obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._may(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._may(request, "delete", obj)
 
 
 class ScopedModelAdminMixin(ScopedAdminMixin):
@@ -61,8 +104,45 @@ class ScopedModelAdminMixin(ScopedAdminMixin):
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
         if obj is None and not request.user.is_superuser:
+            # A row of the user's organization that their role there may not view is forbidden; any
+            # other is not found, so another organization's rows are not even confirmed to exist.
+            field = self.model._meta.get_field(from_field) if from_field else self.model._meta.pk
+            try:
+                theirs = visible_to(self.model, request.user).filter(**{field.name: field.to_python(object_id)})
+                forbidden = theirs.exists()
+            except (ValidationError, ValueError):
+                forbidden = False
+            if forbidden:
+                raise PermissionDenied
             raise Http404("No such object, or not yours.")
         return obj
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.user.is_superuser:
+            return actions
+        return {name: (self._narrowed(func), name, text) for name, (func, name, text) in actions.items()}
+
+    def _narrowed(self, action):
+        """``action`` given only the selected rows the user may act on, in their organization, with its permissions."""
+        names = getattr(action, "allowed_permissions", None) or ("change",)
+
+        @functools.wraps(action)
+        def narrowed(modeladmin, request, queryset):
+            allowed = queryset
+            for name in names:
+                scope = visible_to if name in READING_ACTIONS else manageable_by
+                allowed = scope(allowed, request.user, self.permission_for(name))
+            left_out = queryset.exclude(pk__in=allowed.values("pk")).count()
+            if left_out:
+                self.message_user(
+                    request,
+                    f"{left_out} selected row(s) left out: your role in their organization does not allow this.",
+                    messages.WARNING,
+                )
+            return action(modeladmin, request, allowed)
+
+        return narrowed
 
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)
@@ -87,6 +167,19 @@ class ScopedModelAdmin(ScopedModelAdminMixin, admin.ModelAdmin):
     pass
 
 
+class ReadOnlyModelAdmin(ScopedModelAdmin):
+    """Rows to look at: the services make them (the ledger, stock levels, the outbox, figures), never a form."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ScopedTabularInline(ScopedAdminMixin, admin.TabularInline):
     pass
 
@@ -96,10 +189,10 @@ class ScopedStackedInline(ScopedAdminMixin, admin.StackedInline):
 
 
 def scope_every_admin(site=admin.site) -> None:
-    """Give the ModelAdmins registered by other apps (auth, authtoken, django-celery-beat) the same scoping.
+    """Give the ModelAdmins registered by other apps (authtoken, django-celery-beat) the same scoping.
 
     Called once every admin module is loaded (``InventoryConfig.ready``, after the admin's autodiscover).
-    Their models have no rule of their own apart from users, so they show to superusers only.
+    Their models have no rule of their own, so they show to superusers only.
     Inlines of those admins are left as they are.
     """
     for model_admin in site._registry.values():

@@ -29,6 +29,7 @@ from django.utils import timezone
 from inventory import selectors
 from inventory.api.serializers import StockLevelOutput, StockMovementOutput
 from inventory.models import ChannelListing
+from inventory.scoping import holds_stock, organization_ids
 
 #: Rows fetched per round trip, and rows per chunk of the response.
 CHUNK_SIZE = 1000
@@ -41,7 +42,9 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 class ExportKind:
     name: str
     columns: tuple[str, ...]
-    rows: Callable[[QuerySet | None], Iterator[dict]]
+    rows: Callable[..., Iterator[dict]]
+    #: ``rows(queryset, viewer=user)``: some of a row's fields are only its owner's to see.
+    per_viewer: bool = False
 
 
 # --- The kinds ------------------------------------------------------------------------------------
@@ -95,6 +98,7 @@ LISTING_COLUMNS = (
 )
 _LISTING_FIELDS = (
     "pk",
+    "channel__organization_id",
     "channel__code",
     "variant__sku",
     "variant__product__name",
@@ -110,12 +114,16 @@ _LISTING_FIELDS = (
 )
 
 
-def listing_rows(listings: QuerySet | None = None) -> Iterator[dict]:
+def listing_rows(listings: QuerySet | None = None, *, viewer=None) -> Iterator[dict]:
     """Listings with their exposure rules, their pool and what their channel may sell now.
 
-    ``channel_available`` is empty (null) for an untracked variant without a cap: no limit.
+    ``channel_available`` is empty (null) for an untracked variant without a cap: no limit. For a
+    ``viewer``, as the admin shows them: the price only of their own organizations' channels, the pool
+    only to those who hold stock (``inventory.scoping``).
     """
     listings = ChannelListing.objects.order_by("channel__code", "variant__sku", "pk") if listings is None else listings
+    own = None if viewer is None else organization_ids(viewer)
+    shows_pool = viewer is None or holds_stock(viewer)
     for batch in _batches(listings.values_list(*_LISTING_FIELDS).iterator(CHUNK_SIZE), CHUNK_SIZE):
         availability = {
             entry.rules.listing_id: entry
@@ -133,8 +141,8 @@ def listing_rows(listings: QuerySet | None = None) -> Iterator[dict]:
                 "allocation_percent": row["allocation_percent"],
                 "max_quantity": row["max_quantity"],
                 "enabled": row["enabled"],
-                "price": row["price"],
-                "pool": entry.pool,
+                "price": row["price"] if own is None or row["channel__organization_id"] in own else None,
+                "pool": entry.pool if shows_pool else None,
                 "channel_available": entry.available,
                 "is_sellable": row["is_sellable"],
                 "sellable_changed_at": row["sellable_changed_at"],
@@ -171,7 +179,7 @@ KINDS = {
     kind.name: kind
     for kind in (
         ExportKind("stock", STOCK_COLUMNS, stock_rows),
-        ExportKind("listings", LISTING_COLUMNS, listing_rows),
+        ExportKind("listings", LISTING_COLUMNS, listing_rows, per_viewer=True),
         ExportKind("movements", MOVEMENT_COLUMNS, movement_rows),
     )
 }
@@ -240,16 +248,19 @@ def filename(kind: str, fmt: str) -> str:
     return f"{kind}-{timezone.localtime():%Y%m%d-%H%M%S}.{fmt}"
 
 
-def export_response(kind: str, fmt: str, queryset: QuerySet | None = None, *, for_spreadsheet: bool = False):
+def export_response(
+    kind: str, fmt: str, queryset: QuerySet | None = None, *, viewer=None, for_spreadsheet: bool = False
+):
     """A streamed download of ``kind`` (stock, listings, movements, alerts) as ``fmt`` (csv, json).
 
-    ``queryset`` narrows and orders the rows (default: all, in the kind's own order);
+    ``queryset`` narrows and orders the rows (default: all, in the kind's own order); ``viewer``, the
+    user it is for, leaves out the fields of those rows that are others' (a reseller's listing price);
     ``for_spreadsheet`` starts a CSV with a byte-order mark for Excel.
     """
     export = KINDS[kind]
     if fmt not in FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}")
-    rows = export.rows(queryset)
+    rows = export.rows(queryset, viewer=viewer) if export.per_viewer else export.rows(queryset)
     chunks = csv_chunks(export.columns, rows, bom=for_spreadsheet) if fmt == "csv" else json_chunks(kind, rows)
     return streaming_download(chunks, fmt=fmt, name=filename(kind, fmt))
 

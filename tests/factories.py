@@ -58,6 +58,15 @@ class UserFactory(factory.django.DjangoModelFactory):
         Membership.objects.get_or_create(user=user, organization=organization)
 
 
+def give_role(user, group_name: str, organization=None):
+    """Make ``user`` hold the role of ``group_name`` ("Manager", ...) in ``organization`` (the test organization)."""
+    from inventory.services import set_membership
+
+    role = next(role for role, group in Membership.GROUPS.items() if group == group_name)
+    set_membership(user, organization or DefaultOrganizationFactory(), role)
+    return user
+
+
 class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Organization
@@ -109,6 +118,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Product
 
+    organization = factory.SubFactory(DefaultOrganizationFactory)
     category = factory.SubFactory(CategoryFactory)
     name = factory.Sequence(lambda n: f"Product {n}")
     brand = "Acme"
@@ -326,3 +336,15 @@ class AlertFactory(factory.django.DjangoModelFactory):
     message = "None available."
     first_seen = factory.LazyFunction(timezone.now)
     last_seen = factory.LazyFunction(timezone.now)
+
+
+class AlertRuleFactory(factory.django.DjangoModelFactory):
+    """An organization's rule (the test organization's); with the default scope, a subscription to its alerts."""
+
+    class Meta:
+        model = "alerts.AlertRule"
+
+    organization = factory.SubFactory(DefaultOrganizationFactory)
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = AlertKind.OUT_OF_STOCK
+    email_recipients = factory.LazyAttribute(lambda rule: f"alerts@{rule.organization.slug}.example")

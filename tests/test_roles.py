@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps as django_apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection
@@ -25,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from alerts.models import Alert, AlertRule
 from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob
 from inventory import services
-from inventory.models import ChannelListing, ListingStateChange, StockLevel, StockMovement
+from inventory.models import Category, ChannelListing, ListingStateChange, StockLevel, StockMovement
 from inventory.scoping import is_scoped, visible_to
 from reservations.models import ChannelApiKey, Reservation
 from tests import factories
@@ -36,6 +37,7 @@ from tests.factories import (
     SyncConflictFactory,
     UserFactory,
     WarehouseFactory,
+    give_role,
 )
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,7 @@ CLERK_SEES = {
     "inventory.Channel",
     "inventory.ChannelListing",
     "reservations.Reservation",
+    "reservations.ChannelActivity",
     "alerts.Alert",
 }
 MANAGER_SEES = CLERK_SEES | {
@@ -134,8 +137,7 @@ def admin_url(model, view, *args):
 
 def member_of(role, username=None):
     user = UserFactory(username=username or role.lower().replace(" ", "-"), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
+    return give_role(user, role)
 
 
 def admin_request(rf, user):
@@ -176,10 +178,17 @@ def world(superuser, listing):
     """A row of every model the admin shows, so each change form has something to open.
 
     Role users are members of the test organization (tests/factories.py), which owns the warehouse:
-    the alert and the alert rule are about it, as rules over everything are the platform's."""
+    the alert is about it, and the alert rule is its own (platform rules are the superusers')."""
     warehouse = listing.channel.warehouses.get()
+    factories.CategoryFactory(organization=factories.DefaultOrganizationFactory())
     AlertFactory(variant=listing.variant, warehouse=warehouse, subject=f"level:{warehouse.pk}")
-    AlertRule.objects.create(name="Low at the test warehouse", kind="low_stock", scope="warehouse", warehouse=warehouse)
+    AlertRule.objects.create(
+        name="Low at the test warehouse",
+        kind="low_stock",
+        scope="warehouse",
+        warehouse=warehouse,
+        organization=factories.DefaultOrganizationFactory(),
+    )
     Token.objects.create(user=superuser)
     SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
     ClockedSchedule.objects.create(clocked_time=timezone.now())
@@ -192,6 +201,11 @@ def example_of(model):
     rows = model._default_manager.all()
     if is_scoped(model):
         rows = visible_to(rows, UserFactory(username="example-finder"))
+    # The test organization's own: not a superuser (no organization changes them), not a platform category.
+    if model is get_user_model():
+        rows = rows.filter(is_superuser=False)
+    if model is Category:
+        rows = rows.filter(organization__isnull=False)
     existing = rows.first()
     if existing is not None:
         return existing
@@ -754,7 +768,7 @@ def test_the_roles_migration_reverses_and_applies_again():
 
     call_command("migrate", "alerts", "0002_default_rules_and_schedule", verbosity=0)
     assert not Group.objects.filter(name__in=ROLES).exists()
-    call_command("migrate", "alerts", "0003_roles", verbosity=0)
+    call_command("migrate", verbosity=0)  # 0003, and the later migrations that install the roles again
 
     assert _group_permissions() == defined
 

@@ -16,7 +16,7 @@ from config.permissions import require_permission
 from inventory import exports, selectors
 from inventory.api.filters import StockLevelFilter
 from inventory.api.serializers import StockLevelOutput
-from inventory.scoping import VisibleQuerysetMixin
+from inventory.scoping import EXPORT_DATA, VisibleQuerysetMixin
 
 _ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "message", "details"}}')
 _ERRORS = {401: _ERROR, 403: _ERROR}
@@ -53,7 +53,8 @@ class _ErrorsAsJSON(BaseContentNegotiation):
 
 
 class _StockExportView(VisibleQuerysetMixin, generics.GenericAPIView):
-    permission_classes = [require_permission("inventory.export_data")]
+    permission_classes = [require_permission(EXPORT_DATA)]
+    scope_permission = EXPORT_DATA  # the levels of the organizations where the user's role may export
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _ErrorsAsJSON
     filterset_class = StockLevelFilter

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from config.api import StrictIntegerField
 from inventory import selectors, services
 from inventory.models import StockLevel, StockMovement, Warehouse
-from inventory.scoping import visible_to
+from inventory.scoping import ADJUST_STOCK, manageable_by
 
 MAX_ADJUSTMENTS_PER_REQUEST = 1000
 
@@ -94,8 +94,9 @@ class AdjustmentsInput(serializers.Serializer):
         rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
         self.context["variants"] = selectors.variants_by_sku(_strings(row.get("sku") for row in rows))
         codes = _strings(row.get("warehouse") for row in rows)
-        # Another organization's warehouse is as unknown as one that does not exist.
-        visible = visible_to(Warehouse.objects.filter(code__in=codes), self.context.get("user"))
+        # Another organization's warehouse (or one where the user's role may not adjust) is as unknown as
+        # one that does not exist.
+        visible = manageable_by(Warehouse.objects.filter(code__in=codes), self.context.get("user"), ADJUST_STOCK)
         self.context["warehouses"] = {warehouse.code: warehouse for warehouse in visible}
         return super().to_internal_value(data)
 

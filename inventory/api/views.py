@@ -24,7 +24,8 @@ _ERROR = OpenApiResponse(description='Error envelope: {"error": {"code", "messag
 
 @extend_schema(tags=["stock"])
 class StockLevelListView(VisibleQuerysetMixin, generics.ListAPIView):
-    """Stock levels per warehouse and SKU, with what is available (on hand less reserved)."""
+    """Stock levels per warehouse and SKU, with what is available (on hand less reserved): those of the
+    warehouses of the user's organizations where their role may view stock."""
 
     serializer_class = StockLevelOutput
     filterset_class = StockLevelFilter
@@ -33,7 +34,7 @@ class StockLevelListView(VisibleQuerysetMixin, generics.ListAPIView):
 
 @extend_schema(tags=["stock"])
 class StockMovementListView(VisibleQuerysetMixin, generics.ListAPIView):
-    """The ledger: every change of on_hand, newest first."""
+    """The ledger: every change of on_hand, newest first, at the warehouses of the user's organizations."""
 
     serializer_class = StockMovementOutput
     filterset_class = StockMovementFilter
@@ -47,7 +48,8 @@ class StockMovementListView(VisibleQuerysetMixin, generics.ListAPIView):
     description=(
         "Apply stock adjustments all or nothing. Each row gives a signed `delta` or a counted `set_on_hand`. "
         "Any bad row (unknown SKU or warehouse, bad quantity, a level left below its reserved units) "
-        "refuses the whole request with 400, listing every bad row by `index`."
+        "refuses the whole request with 400, listing every bad row by `index`. A warehouse of another "
+        "organization, or of one where the user's role may not adjust stock, is an unknown warehouse."
     ),
 )
 class StockAdjustmentsView(APIView):

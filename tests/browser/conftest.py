@@ -22,10 +22,9 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import connection
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, give_role
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT_DIR = Path(settings.BASE_DIR) / "var" / "test-screenshots"
@@ -110,8 +109,7 @@ def staff_user(transactional_db):
             return UserFactory(username=username or "root", is_superuser=True)
         roles.install(apps, SimpleNamespace(connection=connection))
         user = UserFactory(username=username or re.sub(r"\W+", "-", role.lower()))
-        user.groups.add(Group.objects.get(name=role))
-        return user
+        return give_role(user, role)
 
     return _staff_user
 
