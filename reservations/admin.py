@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Sum
 from django.template.response import TemplateResponse
 
-from inventory.admin_scoping import ScopedModelAdmin, ScopedTabularInline
+from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin, ScopedTabularInline
 from inventory.exceptions import DomainError
-from reservations import services
-from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
+from reservations import selectors, services
+from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
 
 
 class ReservationLineInline(ScopedTabularInline):
@@ -126,3 +127,51 @@ class IdempotencyKeyAdmin(ScopedModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ChannelActivity)
+class ChannelActivityAdmin(ReadOnlyModelAdmin):
+    """Each channel the user sees, by its figures: for a supplier, what other organizations' channels hold,
+    sold and were refused on its stock, without their orders."""
+
+    list_display = ["code", "name", "organization", "kind", "active", "holds", "units_held", "units_sold", "refused"]
+    list_filter = ["kind", "active", "organization"]
+    list_select_related = ["organization"]
+    search_fields = ["code", "name"]
+    fields = ["code", "name", "organization", "kind", "active", "holds", "units_held", "units_sold", "refused"]
+    readonly_fields = fields
+
+    def get_changelist(self, request, **kwargs):
+        return _ChannelActivityChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        channel = super().get_object(request, object_id, from_field)
+        if channel is not None:  # the change page: one channel's figures, as the viewer counts them
+            channel.figures = selectors.channel_figures([channel.pk], request.user)[channel.pk]
+        return channel
+
+    @admin.display(description="active holds")
+    def holds(self, channel):
+        return channel.figures.holds
+
+    @admin.display(description="units held")
+    def units_held(self, channel):
+        return channel.figures.units_held
+
+    @admin.display(description=f"units sold ({selectors.SOLD_OVER.days} days)")
+    def units_sold(self, channel):
+        return channel.figures.units_sold
+
+    @admin.display(description=f"refused ({int(selectors.REFUSED_OVER.total_seconds() // 3600)} h)")
+    def refused(self, channel):
+        return channel.figures.refused
+
+
+class _ChannelActivityChangeList(ChangeList):
+    """The page's figures in three queries, not three per row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        figures = selectors.channel_figures([channel.pk for channel in self.result_list], request.user)
+        for channel in self.result_list:
+            channel.figures = figures[channel.pk]

@@ -51,6 +51,17 @@ class Reservation(models.Model):
         return f"{self.channel.code}:{self.order_ref} ({self.status})"
 
 
+class ChannelActivity(Channel):
+    """A channel seen through the figures of its holds, sales and refused requests: all a supplier knows of
+    another organization's channel drawing on its stock (reservations themselves are the channel's)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ("view",)  # figures to read; nothing to add, change or delete
+        verbose_name = "channel activity"
+        verbose_name_plural = "channel activity"
+
+
 class ReservationLine(models.Model):
     """Units of one variant held at one warehouse; ``warehouse`` is empty for untracked variants."""
 

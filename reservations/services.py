@@ -253,6 +253,16 @@ def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: lis
     )
 
 
+def _sale_reference(reservation: Reservation, warehouse) -> str:
+    """The channel and its order reference on its own organization's stock; on another organization's
+    (a reseller selling a supplier's stock), the reservation's id: the supplier's ledger, and the sales
+    order pushed to its system of record, do not carry the reseller's order numbers."""
+    channel = reservation.channel
+    if warehouse.organization_id == channel.organization_id:
+        return f"{channel.code}:{reservation.order_ref}"
+    return f"{channel.code}:{reservation.pk}"
+
+
 def _consume(reservation: Reservation) -> None:
     lines = reservation.lines.select_related("variant", "warehouse")
     stock.apply_stock_changes(
@@ -263,7 +273,7 @@ def _consume(reservation: Reservation) -> None:
                 reason=StockMovement.Reason.SALE,
                 delta=-line.quantity,
                 unreserve=line.quantity,
-                reference=f"{reservation.channel.code}:{reservation.order_ref}",
+                reference=_sale_reference(reservation, line.warehouse),
             )
             for line in lines
             if line.warehouse_id is not None

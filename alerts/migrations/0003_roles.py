@@ -8,7 +8,8 @@ three groups; the permissions themselves stay, as they are Django's.
 Permissions are normally created by ``post_migrate`` after the whole plan, too late for a data
 migration, so ``install`` first creates the content types and permissions of every app it sees
 (Django's ``create_permissions``, with each app config's ``models_module`` set for the call),
-and refuses to finish if a permission named below does not exist.
+and refuses to finish if a permission named below does not exist (a model's permission whose model
+a later migration creates is left to that migration, which installs the roles again).
 
 Stock clerk: the stock floor.
     * Catalog, warehouses, channels, channel warehouses and listings (with their state history):
@@ -16,7 +17,8 @@ Stock clerk: the stock floor.
     * Stock levels: view, and ``inventory.adjust_stock``: receive, count, adjust and transfer
       through the stock operations of the admin and ``POST /api/v1/stock/adjustments/``.
     * The movement ledger: view (the admin, ``GET /api/v1/movements/``).
-    * Reservations and their lines: view only (no release, which is ``change_reservation``).
+    * Reservations and their lines: view only (no release, which is ``change_reservation``); channel
+      activity (reservations 0004): view.
     * Alerts: view and acknowledge ("someone is on it"), never resolve (issue 7), and no rules.
     * Nothing of connectors (accounts, jobs, conflicts, outbox, webhooks), no exports, no API
       keys, no idempotency records, no users.
@@ -73,7 +75,7 @@ CLERK_PERMISSIONS = {
         "view_channellisting",
         "view_listingstatechange",
     ],
-    "reservations": ["view_reservation", "view_reservationline"],
+    "reservations": ["view_reservation", "view_reservationline", "view_channelactivity"],
     "alerts": ["view_alert", "acknowledge_alert"],
 }
 
@@ -131,8 +133,29 @@ def ensure_permissions(apps, using):
             app_config.models_module = models_module
 
 
-def _named(Permission, using, spec):
-    wanted = {(app_label, codename) for app_label, codenames in spec.items() for codename in codenames}
+#: Models later migrations create, which install the roles again to grant their permissions.
+LATER_MODELS = {("reservations", "channelactivity")}
+
+
+def _later(apps, app_label: str, codename: str) -> bool:
+    """A permission of a model a later migration creates (``view_channelactivity``), not there yet."""
+    model = codename.partition("_")[2]
+    if (app_label, model) not in LATER_MODELS:
+        return False
+    try:
+        apps.get_model(app_label, model)
+    except LookupError:
+        return True
+    return False
+
+
+def _named(apps, Permission, using, spec):
+    wanted = {
+        (app_label, codename)
+        for app_label, codenames in spec.items()
+        for codename in codenames
+        if not _later(apps, app_label, codename)
+    }
     found = [
         permission
         for permission in Permission.objects.using(using)
@@ -160,8 +183,8 @@ def install(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     roles = {
-        CLERK: _named(Permission, using, CLERK_PERMISSIONS),
-        MANAGER: _named(Permission, using, MANAGER_PERMISSIONS),
+        CLERK: _named(apps, Permission, using, CLERK_PERMISSIONS),
+        MANAGER: _named(apps, Permission, using, MANAGER_PERMISSIONS),
         ADMINISTRATOR: _administrator(Permission, using),
     }
     for name, permissions in roles.items():
