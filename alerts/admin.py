@@ -115,6 +115,7 @@ class AlertRuleForm(forms.ModelForm):
     class Meta:
         model = AlertRule
         fields = [
+            "organization",
             "name",
             "kind",
             "scope",
@@ -139,11 +140,32 @@ class AlertRuleForm(forms.ModelForm):
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(ScopedModelAdmin):
+    """Staff make rules for their organizations (where their role may); platform rules are the superusers'."""
+
     form = AlertRuleForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["name", "kind", "scope", "threshold", "window_minutes", "severity", "enabled", "digest"]
-    list_filter = ["kind", "scope", "severity", "enabled"]
+    list_display = [
+        "name",
+        "organization",
+        "kind",
+        "scope",
+        "threshold",
+        "window_minutes",
+        "severity",
+        "enabled",
+        "digest",
+    ]
+    list_filter = ["organization", "kind", "scope", "severity", "enabled"]
     list_editable = ["enabled"]
     search_fields = ["name"]
     autocomplete_fields = ["variant"]
-    list_select_related = ["warehouse", "channel", "variant"]
+    list_select_related = ["organization", "warehouse", "channel", "variant"]
+    owned_choice_fields = ("organization",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        """Only a superuser leaves the organization empty (a platform rule)."""
+        form = super().get_form(request, obj, **kwargs)
+        organization = form.base_fields.get("organization")
+        if organization is not None and not request.user.is_superuser:
+            organization.required, organization.empty_label = True, None
+        return form

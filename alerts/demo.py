@@ -1,13 +1,40 @@
-"""The demo's alert rules tell BMB's manager (on the console, where the demo's mail goes)."""
+"""The demo's alert rules: the platform's tell the platform operator, and each organization subscribes its
+manager to the alerts it sees (on the console, where the demo's mail goes)."""
+
+from django.contrib.auth import get_user_model
 
 from alerts.models import AlertRule, Kind
+from inventory.demo import role_usernames
+from inventory.models import Membership
 
-DEMO_MANAGER_EMAIL = "manager@bmb-wholesale.example"
+PLATFORM_EMAIL = "ops@stockpool.example"
+#: Whom the first demo's platform rules mailed, about every organization: handed to the operator.
+FORMER_PLATFORM_EMAIL = "manager@bmb-wholesale.example"
+NOTIFIED_KINDS = (Kind.OUT_OF_STOCK, Kind.SYNC_FAILED, Kind.CIRCUIT_OPEN, Kind.DEAD_LETTER, Kind.BACK_IN_STOCK)
 
 
-def configure_demo_rules(sender, **kwargs) -> None:
-    AlertRule.objects.filter(
-        scope=AlertRule.Scope.ALL,
-        kind__in=[Kind.OUT_OF_STOCK, Kind.SYNC_FAILED, Kind.CIRCUIT_OPEN, Kind.DEAD_LETTER, Kind.BACK_IN_STOCK],
-        email_recipients="",
-    ).update(email_recipients=DEMO_MANAGER_EMAIL)
+def configure_demo_rules(sender, organizations, **kwargs) -> None:
+    """Idempotent: recipients staff changed since, and subscriptions already made, are left alone."""
+    platform = AlertRule.objects.filter(organization=None, scope=AlertRule.Scope.ALL, kind__in=NOTIFIED_KINDS)
+    platform.filter(email_recipients__in=["", FORMER_PLATFORM_EMAIL]).update(email_recipients=PLATFORM_EMAIL)
+    digest = set(platform.filter(digest=True).values_list("kind", flat=True))
+    managers = _manager_emails()
+    for slug, organization in organizations.items():
+        for kind in NOTIFIED_KINDS:
+            AlertRule.objects.get_or_create(
+                organization=organization,
+                kind=kind,
+                scope=AlertRule.Scope.ALL,
+                defaults={
+                    "name": f"{organization.name}: {Kind(kind).label}",
+                    "digest": kind in digest,  # as the platform hears of it: "back in stock" once a day
+                    "email_recipients": managers.get(slug, ""),
+                },
+            )
+
+
+def _manager_emails() -> dict[str, str]:
+    """{organization slug: its demo manager's email address}."""
+    usernames = {name: slug for name, (slug, role, _) in role_usernames().items() if role == Membership.Role.MANAGER}
+    users = get_user_model().objects.filter(username__in=usernames).values_list("username", "email")
+    return {usernames[username]: email for username, email in users if email}

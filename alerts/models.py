@@ -4,10 +4,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from connectors import crypto
 from connectors.models import ConnectorAccount
-from inventory.models import Channel, Variant, Warehouse
+from inventory.models import Channel, Organization, Variant, Warehouse
+from inventory.scoping import channels_of
 
 
 class Severity(models.TextChoices):
@@ -42,9 +44,33 @@ class Kind(models.TextChoices):
 #: Kinds whose subject is a SKU (optionally narrowed to a warehouse or a channel's listing).
 STOCK_KINDS = (Kind.LOW_STOCK, Kind.OUT_OF_STOCK, Kind.REORDER_POINT)
 
+#: An alert whose rule is gone is throttled as a new rule would be.
+DEFAULT_THROTTLE_MINUTES = 60
+
+
+class AlertRuleQuerySet(models.QuerySet):
+    def subscriptions(self):
+        """Organizations' rules over everything: they tell their organization, they detect nothing."""
+        return self.filter(organization__isnull=False, scope=AlertRule.Scope.ALL)
+
+    def detecting(self):
+        """The platform's rules, and organizations' rules narrowed to one warehouse, channel or variant."""
+        return self.exclude(organization__isnull=False, scope=AlertRule.Scope.ALL)
+
 
 class AlertRule(models.Model):
-    """When to raise a kind of alert, for what, how loudly, and whom to tell."""
+    """When to raise a kind of alert, for what, how loudly, and whom to tell.
+
+    Whose rule it is decides what it does, so that an organization hears only of what is its own:
+
+    * a platform rule (no organization, made by superusers) decides what is detected and the default
+      thresholds; its recipients are the platform's operators, told of every alert it raises;
+    * an organization's rule narrowed to one of its warehouses, to a channel of its own or drawing from
+      its warehouses, or to a SKU of its own catalogue refines detection for that subject (it raises the
+      alert, with its threshold and severity) and tells its recipients;
+    * an organization's rule over everything is a subscription: it detects nothing, and tells its
+      recipients of every alert of its kind that the organization's staff see (``alerts.notifications``).
+    """
 
     class Scope(models.TextChoices):
         ALL = "all", "Everything"
@@ -53,6 +79,14 @@ class AlertRule(models.Model):
         VARIANT = "variant", "One variant"
 
     name = models.CharField(max_length=200)
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="alert_rules",
+        help_text="Whose rule it is, told only of what the organization sees. Empty: the platform's.",
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.ALL)
     warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -78,8 +112,16 @@ class AlertRule(models.Model):
         default=False, help_text="Collect notifications into one digest a day instead of one per alert."
     )
     throttle_minutes = models.PositiveIntegerField(
-        default=60, help_text="At most one notification per alert subject in this many minutes."
+        default=DEFAULT_THROTTLE_MINUTES,
+        help_text="At most one notification per alert subject in this many minutes (the raising rule's counts).",
     )
+    digested_until = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        help_text="A digest subscription has sent the alerts first seen before this.",
+    )
+
+    objects = AlertRuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["kind", "scope", "name"]
@@ -96,12 +138,37 @@ class AlertRule(models.Model):
             raise ValidationError({"scope": "Only stock alerts can be narrowed to a warehouse, channel or variant."})
         if self.scope == self.Scope.CHANNEL and self.kind == Kind.REORDER_POINT:
             raise ValidationError({"scope": "A reorder point is about stock on hand, not what a channel may sell."})
+        if self.organization_id is not None:
+            self._clean_subject_is_the_organizations()
+
+    def _clean_subject_is_the_organizations(self):
+        """An organization's rule watches only subjects whose alerts its staff see (alerts/scoping.py), so
+        that it is told of every alert it raises and never watches another organization's warehouse."""
+        org = self.organization_id
+        own_warehouse = Warehouse.objects.filter(pk=self.warehouse_id, organization=org)
+        if self.warehouse_id is not None and not own_warehouse.exists():
+            raise ValidationError({"warehouse": "Choose one of the organization's warehouses."})
+        if self.channel_id is not None and not channels_of([org]).filter(pk=self.channel_id).exists():
+            raise ValidationError(
+                {"channel": "Choose a channel of the organization or one drawing from its warehouses."}
+            )
+        # A SKU's alert is about the SKU everywhere, seen by all who stock or list it: its thresholds are
+        # the catalogue owner's to set.
+        if (
+            self.variant_id is not None
+            and not Variant.objects.filter(pk=self.variant_id, product__organization=org).exists()
+        ):
+            raise ValidationError({"variant": "Choose a SKU of the organization's own catalogue."})
 
     webhook_secret = crypto.encrypted_text("webhook_secret_encrypted")
 
     @property
     def recipients(self) -> list[str]:
         return [a.strip() for a in self.email_recipients.replace(",", "\n").splitlines() if a.strip()]
+
+    @property
+    def is_subscription(self) -> bool:
+        return self.organization_id is not None and self.scope == self.Scope.ALL
 
 
 class AlertQuerySet(models.QuerySet):

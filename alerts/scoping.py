@@ -19,6 +19,6 @@ def _alerts(orgs, user) -> Q:
 
 
 register(Alert, _alerts)
-# A rule narrowed to a warehouse or channel is that organization's; rules over everything (and their
-# recipients) are the platform's.
-register(AlertRule, lambda orgs, user: Q(warehouse__organization__in=orgs) | Q(channel__organization__in=orgs))
+# A rule is its organization's; platform rules (no organization), which decide what is detected and
+# tell the platform's operators, are the superusers'.
+register(AlertRule, lambda orgs, user: Q(organization__in=orgs))

@@ -4,6 +4,12 @@ A detector reads the current state under its kind's enabled rules and returns a 
 the findings (the subjects whose condition holds) and ``covers``, the active alerts of the kind
 it looked at, so that those without a finding resolve themselves. Given ``variant_ids`` (a stock
 event), the stock detectors look at those variants only.
+
+Detectors run under the detecting rules only (``rules_by_kind``): the platform's, which decide what
+is detected and the default thresholds (the first over everything is a stock kind's "general" rule,
+and a swept kind's rule), and organizations' rules narrowed to one of their warehouses, channels or
+SKUs, which refine detection there. An organization's rule over everything is a subscription to the
+alerts its staff see and never reaches a detector, so it cannot change what is detected for others.
 """
 
 from collections.abc import Callable, Iterable
@@ -60,8 +66,9 @@ class Detection:
 
 
 def rules_by_kind() -> dict[str, list[AlertRule]]:
+    """The enabled detecting rules per kind, oldest first (subscriptions left out: they detect nothing)."""
     rules: dict[str, list[AlertRule]] = {}
-    for rule in AlertRule.objects.filter(enabled=True).order_by("id"):
+    for rule in AlertRule.objects.detecting().filter(enabled=True).order_by("id"):
         rules.setdefault(rule.kind, []).append(rule)
     return rules
 
@@ -99,7 +106,10 @@ def _stock_condition(kind: str) -> Callable[[int, int, int | None, Decimal | Non
 
 
 def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] | None = None) -> Detection:
-    """Per SKU over every active warehouse (scope all or variant), per level (warehouse), per listing (channel)."""
+    """Per SKU over every active warehouse (scope all or variant), per level (warehouse), per listing (channel).
+
+    ``rules`` are detecting rules (``rules_by_kind``): the general one over everything is a platform rule.
+    """
     condition = _stock_condition(kind)
     own_field = "reorder_point" if kind == Kind.REORDER_POINT else "low_stock_threshold"
     variant_ids = None if variant_ids is None else set(variant_ids)

@@ -2,7 +2,7 @@ import requests
 from celery import shared_task
 
 from alerts import notifications, services
-from alerts.models import Alert, Kind
+from alerts.models import Kind
 
 
 @shared_task(ignore_result=True)
@@ -22,11 +22,12 @@ def evaluate_ledger_alerts_task():
 
 @shared_task(ignore_result=True)
 def notify_alerts_task(alert_ids: list[int]):
-    claimed = [alert for alert in map(notifications.claim, alert_ids) if alert is not None]
-    notifications.send_emails(claimed)
-    for alert in claimed:
-        if alert.rule.webhook_url:
-            post_alert_webhook_task.delay(alert.pk)
+    """Each rule to tell gets one email with its alerts and a webhook call per alert."""
+    for rule, alerts in notifications.claim(alert_ids).items():
+        notifications.send_email(rule, alerts)
+        if rule.webhook_url:
+            for alert in alerts:
+                post_alert_webhook_task.delay(alert.pk, rule.pk)
 
 
 @shared_task(
@@ -36,9 +37,8 @@ def notify_alerts_task(alert_ids: list[int]):
     retry_backoff_max=600,
     max_retries=8,
 )
-def post_alert_webhook_task(alert_id: int):
-    alert = Alert.objects.select_related("rule").get(pk=alert_id)
-    notifications.post_webhook(alert.rule, {"type": "alert.raised", "alert": notifications.as_event(alert)})
+def post_alert_webhook_task(alert_id: int, rule_id: int):
+    notifications.post_raised(alert_id, rule_id)
 
 
 @shared_task(ignore_result=True)

@@ -1,12 +1,10 @@
 """Working the alert list (REST and admin), notifications and their throttle, and concurrent evaluation."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -18,6 +16,7 @@ from connectors import signing
 from inventory import services as stock
 from tests.clients import staff_client
 from tests.factories import AlertFactory, UserFactory, VariantFactory
+from tests.threads import run_together
 
 ALERTS_URL = "/api/v1/alerts/"
 
@@ -168,7 +167,7 @@ class TestNotifications:
         rule.webhook_url, rule.webhook_secret = webhook_receiver.url, "whsec_alerts"
         rule.save()
         alert = self.raise_and_notify(VariantFactory(), django_capture_on_commit_callbacks)
-        tasks.post_alert_webhook_task(alert.pk)
+        tasks.post_alert_webhook_task(alert.pk, rule.pk)
         (request,) = webhook_receiver.wait_for(1)
         assert signing.verify(request.headers["stockpool-signature"], request.body, "whsec_alerts") is None
         assert request.json["type"] == "alert.raised"
@@ -183,8 +182,8 @@ class TestNotifications:
         for variant in variants:
             receive(warehouse, variant, 5)
         services.evaluate(variant_ids=[v.pk for v in variants])
-        for alert in Alert.objects.filter(kind=Kind.BACK_IN_STOCK):
-            assert notifications.claim(alert.pk) is None  # not singly
+        back_in_stock = list(Alert.objects.filter(kind=Kind.BACK_IN_STOCK).values_list("pk", flat=True))
+        assert notifications.claim(back_in_stock) == {}  # not singly
         assert notifications.send_digests() == 1
         assert len(mail.outbox) == 1
         assert "3 alert(s)" in mail.outbox[0].subject
@@ -207,24 +206,11 @@ def test_a_stock_change_evaluates_the_changed_variants(warehouse, receive, djang
 def test_two_workers_evaluating_at_once_leave_one_alert_per_subject(warehouse):
     AlertRule.objects.get_or_create(kind=Kind.OUT_OF_STOCK, scope="all", defaults={"name": "Out", "severity": "high"})
     variants = VariantFactory.create_batch(200)
-    barrier = threading.Barrier(2)
-    errors = []
 
-    def worker():
-        try:
-            barrier.wait()
-            for _ in range(3):
-                services.evaluate([Kind.OUT_OF_STOCK])
-        except Exception as error:  # surfaced below
-            errors.append(error)
-        finally:
-            connection.close()
+    def evaluate_three_times():
+        for _ in range(3):
+            services.evaluate([Kind.OUT_OF_STOCK])
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert run_together(evaluate_three_times) == []
     assert Alert.objects.active().filter(kind=Kind.OUT_OF_STOCK).count() == len(variants)
     assert Alert.objects.filter(kind=Kind.OUT_OF_STOCK).count() == len(variants)
