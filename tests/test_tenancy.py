@@ -1,30 +1,37 @@
 """Issue 9: organizations see only what is theirs, in the admin and the staff API.
 
 Two worlds, each a supplier whose warehouse feeds two competing resellers. Every organization's
-rows carry marker strings: ``mkr<world><reseller>`` on what a reseller shares with its supplier
-(channel, order reference, alert) and ``pv…`` on what is private to one organization (the
-supplier's ledger references, account and alerts; a reseller's API key and webhook). Each role of
-each organization visits every admin changelist, the change form of every planted row, an
-autocomplete, every staff API list and the stock export, and must meet no marker it may not see;
-writes across organizations are refused and change nothing.
+rows carry marker strings: ``cat<world>`` on the supplier's catalogue its resellers may sell,
+``mkr<world><reseller>`` on what a reseller shares with its supplier (channel, listing, alert),
+``pvs…`` on what is private to the supplier (its ledger references, an unstocked product, its
+account and alerts) and ``pvr…`` on what is private to a reseller (its orders and sales, customers,
+refused requests, API key and webhook). Each role of each organization visits every admin
+changelist, the change form of every planted row, the exports, an autocomplete, the dashboard and
+every staff API list, and must meet no marker it may not see; writes across organizations, and
+beyond the user's role in an organization, are refused and change nothing.
 """
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
+from alerts import notifications
 from alerts.models import Alert
 from alerts.models import Kind as AlertKind
+from config.dashboard import dashboard
 from connectors.models import SyncJob
 from inventory import services
 from inventory.models import ChannelListing, Membership, Organization, StockLevel, StockMovement, Warehouse
 from inventory.scoping import visible_to
-from reservations.models import ChannelApiKey
+from reservations import services as reservations
+from reservations.models import ChannelActivity, ChannelApiKey, Reservation, StockRefusal
 from tests.factories import (
     AlertFactory,
+    AlertRuleFactory,
     ChannelApiKeyFactory,
     ChannelFactory,
     ChannelListingFactory,
@@ -32,8 +39,6 @@ from tests.factories import (
     ChannelWebhookFactory,
     ConnectorAccountFactory,
     OrganizationFactory,
-    ReservationFactory,
-    ReservationLineFactory,
     SyncJobFactory,
     UserFactory,
     VariantFactory,
@@ -64,7 +69,10 @@ class Worlds:
 def _build_world(n: int) -> dict[str, Org]:
     supplier = OrganizationFactory(name=f"Supplier {n}", slug=f"supplier-{n}", kind=Organization.Kind.SUPPLIER)
     warehouse = WarehouseFactory(organization=supplier, code=f"wh-{n}", name=f"Warehouse {n}")
-    variant = VariantFactory(sku=f"SHARED-{n}")
+    variant = VariantFactory(
+        sku=f"cat{n}-sku", product__name=f"cat{n} product", product__organization=supplier, cost_price="4.21"
+    )
+    unstocked = VariantFactory(sku=f"pvs{n}-unstocked", product__organization=supplier)
     movement = services.receive_stock(
         warehouse=warehouse,
         variant=variant,
@@ -86,7 +94,7 @@ def _build_world(n: int) -> dict[str, Org]:
     ChannelWarehouseFactory(channel=own_channel, warehouse=warehouse)
     s = f"s{n}"
     orgs = {
-        s: Org(s, supplier, {f"pvs{n}", f"mkr{n}a", f"mkr{n}b"}, warehouses=[warehouse]),
+        s: Org(s, supplier, {f"pvs{n}", f"mkr{n}a", f"mkr{n}b", f"cat{n}"}, warehouses=[warehouse]),
     }
     orgs[s].objects += [
         (warehouse, {s}),
@@ -96,6 +104,8 @@ def _build_world(n: int) -> dict[str, Org]:
         (job, {s}),
         (supplier_alert, {s}),
         (own_channel, {s}),
+        (unstocked, {s}),
+        (unstocked.product, {s}),
     ]
     for r in "ab":
         key = f"r{n}{r}"
@@ -104,9 +114,20 @@ def _build_world(n: int) -> dict[str, Org]:
         )
         channel = ChannelFactory(organization=reseller, code=f"mkr{n}{r}-store", name=f"mkr{n}{r} store")
         ChannelWarehouseFactory(channel=channel, warehouse=warehouse)
-        listing = ChannelListingFactory(channel=channel, variant=variant, buffer=1)
-        reservation = ReservationFactory(channel=channel, order_ref=f"mkr{n}{r}-order-1")
-        ReservationLineFactory(reservation=reservation, variant=variant, warehouse=warehouse)
+        listing = ChannelListingFactory(channel=channel, variant=variant, buffer=1, price=Decimal("97.53"))
+        hold, _ = reservations.reserve(
+            channel=channel, order_ref=f"pvr{n}{r}-order-1", lines=[reservations.LineRequest(variant, 2)]
+        )
+        sale, _ = reservations.record_pos_sale(
+            channel=channel,
+            sale_id=f"pvr{n}{r}-sale-1",
+            lines=[reservations.LineRequest(variant, 1, unit_price=Decimal("12.34"))],
+            invoice_number=f"pvr{n}{r}-invoice",
+            customer_name=f"pvr{n}{r} customer",
+        )
+        refusal = StockRefusal.objects.create(
+            channel=channel, variant=variant, order_ref=f"pvr{n}{r}-refused", requested=500, available=40
+        )
         api_key = ChannelApiKeyFactory(channel=channel, name=f"pvr{n}{r} till")
         webhook = ChannelWebhookFactory(channel=channel, url=f"https://pvr{n}{r}.example/events")
         alert = AlertFactory(
@@ -116,15 +137,20 @@ def _build_world(n: int) -> dict[str, Org]:
             subject=f"listing:{listing.pk}",
             message=f"mkr{n}{r} sold out",
         )
-        orgs[key] = Org(key, reseller, {f"mkr{n}{r}", f"pvr{n}{r}"})
+        orgs[key] = Org(key, reseller, {f"mkr{n}{r}", f"pvr{n}{r}", f"cat{n}"})
         orgs[key].objects += [
             (channel, {key, s}),
+            (ChannelActivity.objects.get(pk=channel.pk), {key, s}),
             (listing, {key, s}),
-            (reservation, {key, s}),
             (alert, {key, s}),
+            (hold, {key}),
+            (sale, {key}),
+            (refusal, {key}),
             (api_key, {key}),
             (webhook, {key}),
         ]
+    resellers = {f"r{n}a", f"r{n}b"}
+    orgs[s].objects += [(variant, {s, *resellers}), (variant.product, {s, *resellers})]
     return orgs
 
 
@@ -172,14 +198,39 @@ def test_admin_sweep_shows_no_other_organizations_rows(client, worlds, org_key, 
             assert not _leaks(response.content.decode(), forbidden), f"{model.__name__} changelist"
 
     for obj, seen_by in worlds.planted:
+        if type(obj) not in admin.site._registry:  # refusals: counted on the dashboard, not listed
+            continue
         response = client.get(_admin_url(type(obj), "change", obj.pk))
         label = f"{type(obj).__name__} {obj.pk} ({sorted(seen_by)})"
         if org_key in seen_by:
-            assert response.status_code in (200, 403), label
+            assert response.status_code in (200, 403), label  # 403: their role there may not view it
         else:
-            assert response.status_code in (403, 404), label
+            assert response.status_code == 404, label  # not even confirmed to exist
         if response.status_code == 200:
             assert not _leaks(response.content.decode(), forbidden), label
+
+    # Every admin export (the lists as filtered), and the stock import page listing the warehouses.
+    for model in admin.site._registry:
+        for fmt in ("csv", "json"):
+            try:
+                url = _admin_url(model, "export", fmt)
+            except NoReverseMatch:
+                break
+            response = client.get(url)
+            assert response.status_code in (200, 403), url
+            if response.status_code == 200:
+                body = b"".join(response.streaming_content).decode("utf-8-sig")
+                assert not _leaks(body, forbidden), url
+    response = client.get(_admin_url(StockLevel, "import"))
+    if response.status_code == 200:
+        assert not _leaks(response.content.decode(), forbidden), "stock import"
+
+    # Searching another organization's order reference or SKU finds nothing.
+    for token in sorted(forbidden):
+        for model in (Reservation, StockMovement, ChannelListing):
+            response = client.get(_admin_url(model, "changelist"), {"q": token})
+            if response.status_code == 200:
+                assert response.context["cl"].result_count == 0, (model.__name__, token)
 
     assert opened >= 5  # every role opens at least the stock, ledger, channels, listings and alerts
 
@@ -247,7 +298,7 @@ def test_a_staff_user_without_membership_sees_nothing(client, worlds):
 def _adjust(client, warehouse):
     return client.post(
         "/api/v1/stock/adjustments/",
-        {"adjustments": [{"sku": "SHARED-1", "warehouse": warehouse.code, "delta": -5, "reason": "damage"}]},
+        {"adjustments": [{"sku": "cat1-sku", "warehouse": warehouse.code, "delta": -5, "reason": "damage"}]},
         content_type="application/json",
     )
 
@@ -259,8 +310,7 @@ def test_nobody_adjusts_another_organizations_stock(client, worlds, org_key):
     client.force_login(_staff(worlds.orgs[org_key], Membership.Role.MANAGER))
     response = _adjust(client, warehouse)
     assert 400 <= response.status_code < 500
-    level.refresh_from_db()
-    assert level.on_hand == 50
+    assert level.on_hand == StockLevel.objects.get(pk=level.pk).on_hand == 48  # 50 received, 2 sold
     assert not StockMovement.objects.filter(reason="damage").exists()
 
 
@@ -268,7 +318,7 @@ def test_the_suppliers_clerk_adjusts_its_own_stock(client, worlds):
     warehouse = worlds.orgs["s1"].warehouses[0]
     client.force_login(_staff(worlds.orgs["s1"], Membership.Role.CLERK))
     assert _adjust(client, warehouse).status_code == 201
-    assert StockLevel.objects.get(warehouse=warehouse).on_hand == 45
+    assert StockLevel.objects.get(warehouse=warehouse).on_hand == 43
 
 
 def test_a_reseller_cannot_change_a_competitors_listing_in_the_admin(client, worlds):
@@ -376,15 +426,22 @@ def test_the_supplier_issues_no_keys_for_a_resellers_channel(client, worlds):
 
 
 def test_cost_prices_are_the_suppliers(client, worlds):
-    variant = VariantFactory(sku="COSTED", cost_price="1.23")
+    """The reseller sees the SKU it sells, not what the supplier paid for it; the supplier whose catalogue
+    it is does, and another supplier does not."""
+    supplier = worlds.orgs["s1"].organization
+    variant = VariantFactory(sku="COSTED", cost_price="1.23", product__organization=supplier)
+    ChannelListingFactory(channel=worlds.orgs["r1a"].objects[0][0], variant=variant)
     url = _admin_url(type(variant), "change", variant.pk)
     client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
     page = client.get(url)
     assert page.status_code == 200
     assert "cost_price" not in page.context["adminform"].form.fields
     assert "1.23" not in page.content.decode()
+    assert not page.context["has_change_permission"]  # the supplier's catalogue, not the reseller's
     client.force_login(_staff(worlds.orgs["s1"], Membership.Role.ADMINISTRATOR))
     assert "cost_price" in client.get(url).context["adminform"].form.fields
+    client.force_login(_staff(worlds.orgs["s2"], Membership.Role.ADMINISTRATOR))
+    assert client.get(url).status_code == 404
 
 
 def test_an_organizations_administrator_manages_its_users_but_not_superuser_status_or_groups(client, worlds):
@@ -426,3 +483,229 @@ def test_exposure_rules_are_set_by_the_supplier_whose_stock_the_channel_sells(cl
     _change_rules(client, listing, buffer="9")
     listing.refresh_from_db()
     assert listing.buffer == 9
+
+
+# --- What a supplier knows of its resellers' channels: figures, not orders ------------------------
+
+
+def test_the_supplier_sees_figures_of_a_resellers_channel_but_not_its_orders(client, worlds):
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    page = client.get(_admin_url(ChannelActivity, "changelist"))
+    figures = {row.code: row.figures for row in page.context["cl"].result_list}
+
+    assert set(figures) == {"pvs1-counter", "mkr1a-store", "mkr1b-store"}
+    reseller = figures["mkr1a-store"]
+    assert (reseller.holds, reseller.units_held, reseller.units_sold, reseller.refused) == (1, 2, 1, 1)
+    assert not visible_to(Reservation, _staff(worlds.orgs["s1"], Membership.Role.CLERK)).exists()
+    # The sale left the supplier's stock and its ledger, under the reservation's id, not the order number.
+    sale = StockMovement.objects.get(
+        reason=StockMovement.Reason.SALE, warehouse__code="wh-1", reference__startswith="mkr1a"
+    )
+    reservation = Reservation.objects.get(order_ref="pvr1a-sale-1")
+    assert sale.reference == f"mkr1a-store:{reservation.pk}"
+
+
+def test_the_dashboard_counts_other_organizations_holds_on_the_suppliers_stock(rf, worlds):
+    kpis = _dashboard_kpis(rf, _staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    assert kpis["active_reservations"]["value"] == "2"  # one hold of each reseller, 2 units each
+    assert "4 units" in kpis["active_reservations"]["note"]
+    assert kpis["refusals_today"]["value"] == "2"
+
+    kpis = _dashboard_kpis(rf, _staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    assert kpis["active_reservations"]["value"] == "1"
+    assert kpis["refusals_today"]["value"] == "1"
+
+
+# --- Roles are per organization ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def clerk_here_manager_there(worlds):
+    """A clerk at supplier 1 who is a manager at reseller 1a."""
+    user = _staff(worlds.orgs["s1"], Membership.Role.CLERK)
+    services.set_membership(user, worlds.orgs["r1a"].organization, Membership.Role.MANAGER)
+    return user
+
+
+def test_a_manager_elsewhere_is_still_a_clerk_at_the_supplier(client, worlds, clerk_here_manager_there):
+    client.force_login(clerk_here_manager_there)
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+
+    _change_rules(client, listing, buffer="9")  # exposure rules take a manager at the supplier
+    listing.refresh_from_db()
+    assert listing.buffer == 1
+
+    account = worlds.orgs["s1"].objects[3][0]
+    response = client.post(
+        "/api/v1/sync-jobs/", {"account": account.pk, "kind": "full"}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert SyncJob.objects.filter(account=account).count() == 1
+
+    alert = Alert.objects.get(message="pvs1 low at the warehouse")
+    assert client.post(f"/api/v1/alerts/{alert.pk}/resolve/", {}, content_type="application/json").status_code == 403
+    assert (
+        client.post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {}, content_type="application/json").status_code == 200
+    )
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.ACKNOWLEDGED
+
+    # The supplier's stock is not exported to them (a manager's right, which they hold only at the reseller).
+    body = b"".join(client.get("/api/v1/export/stock.csv").streaming_content).decode("utf-8-sig")
+    assert "wh-1" not in body
+    # Nor are the supplier's partner accounts on their dashboard, nor its account's page.
+    assert "pvs1 Zoho account" not in client.get(reverse("admin:index")).content.decode()
+    assert client.get(_admin_url(type(account), "change", account.pk)).status_code == 403
+
+    # A clerk adjusts the supplier's stock.
+    assert _adjust(client, worlds.orgs["s1"].warehouses[0]).status_code == 201
+
+
+def test_a_manager_elsewhere_manages_there(client, worlds, clerk_here_manager_there):
+    client.force_login(clerk_here_manager_there)
+    channel = worlds.orgs["r1a"].objects[0][0]
+    response = client.post(_admin_url(ChannelApiKey, "add"), {"channel": channel.pk, "name": "New till"})
+    assert response.status_code == 200
+    assert ChannelApiKey.objects.filter(name="New till", channel=channel).exists()
+    listing = ChannelListing.objects.get(channel=channel)
+    url = _admin_url(ChannelListing, "change", listing.pk)
+    form = client.get(url).context["adminform"].form
+    assert "price" in form.fields  # their own channel's price
+    assert "buffer" not in form.fields  # the supplier's rule
+    response = client.post(url, {"price": "88.00", **_no_inline_rows(client.get(url))})
+    assert response.status_code == 302
+    listing.refresh_from_db()
+    assert listing.price == Decimal("88.00")
+
+
+def test_admin_actions_leave_out_rows_beyond_the_users_role(client, worlds, clerk_here_manager_there):
+    """Bulk-resolving alerts of both organizations resolves only the reseller's: a clerk at the supplier."""
+    client.force_login(clerk_here_manager_there)
+    theirs = Alert.objects.get(message="mkr1a sold out")
+    suppliers = Alert.objects.get(message="pvs1 low at the warehouse")
+    response = client.post(
+        _admin_url(Alert, "changelist"),
+        {"action": "resolve_selected", "_selected_action": [theirs.pk, suppliers.pk], "note": ""},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "1 selected row(s) left out" in response.content.decode()
+    theirs.refresh_from_db()
+    suppliers.refresh_from_db()
+    assert (theirs.status, suppliers.status) == (Alert.Status.RESOLVED, Alert.Status.OPEN)
+
+
+# --- An organization's administrator invites its people -------------------------------------------
+
+
+def test_an_administrator_invites_a_user_into_their_organization_only(client, worlds):
+    administrator = _staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR)
+    client.force_login(administrator)
+    user_model = type(administrator)
+    form = client.get(_admin_url(user_model, "add")).context["adminform"].form
+    assert list(form.fields["organization"].queryset) == [worlds.orgs["r1a"].organization]
+
+    invite = {"username": "new-clerk", "password1": "a-Long-pass-9281", "password2": "a-Long-pass-9281"}
+    refused = client.post(
+        _admin_url(user_model, "add"), {**invite, "organization": worlds.orgs["r1b"].organization.pk, "role": "clerk"}
+    )
+    assert refused.status_code == 200  # the form again: a competitor is not theirs to staff
+    assert not user_model.objects.filter(username="new-clerk").exists()
+
+    response = client.post(
+        _admin_url(user_model, "add"),
+        {**invite, "usable_password": "true", "organization": worlds.orgs["r1a"].organization.pk, "role": "clerk"},
+    )
+    assert response.status_code == 302
+    invited = user_model.objects.get(username="new-clerk")
+    assert invited.is_staff
+    assert not invited.is_superuser
+    assert [(m.organization, m.role) for m in invited.memberships.all()] == [
+        (worlds.orgs["r1a"].organization, Membership.Role.CLERK)
+    ]
+    assert [group.name for group in invited.groups.all()] == ["Stock clerk"]
+    assert client.get(_admin_url(user_model, "change", invited.pk)).status_code == 200
+
+
+def test_an_administrator_cannot_change_someone_another_organization_relies_on(client, worlds):
+    shared = _staff(worlds.orgs["r1a"], Membership.Role.CLERK)
+    services.set_membership(shared, worlds.orgs["r1b"].organization, Membership.Role.CLERK)
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    page = client.get(_admin_url(type(shared), "change", shared.pk))
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+    url = reverse("admin:auth_user_password_change", args=[shared.pk])
+    response = client.post(url, {"password1": "taken-Over-123", "password2": "taken-Over-123"})
+    assert response.status_code == 403
+    shared.refresh_from_db()
+    assert not shared.check_password("taken-Over-123")
+
+
+def _no_inline_rows(page) -> dict:
+    """The management forms of a change page's inlines, posting no rows."""
+    data = {}
+    for inline in page.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        data.update({management.add_prefix(name): value for name, value in management.initial.items()})
+    return data
+
+
+def _dashboard_kpis(rf, user) -> dict[str, dict]:
+    request = rf.get("/admin/")
+    request.user = user
+    return {kpi["key"]: kpi for kpi in dashboard(request)["kpis"]}
+
+
+def test_the_supplier_sets_a_resellers_rules_but_neither_sees_nor_sets_its_price(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+    url = _admin_url(ChannelListing, "change", listing.pk)
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    page = client.get(url)
+    assert "buffer" in page.context["adminform"].form.fields
+    assert "price" not in page.context["adminform"].form.fields
+    assert "97.53" not in page.content.decode()
+    client.post(
+        url, {"buffer": "3", "allocation_percent": "100", "enabled": "on", "price": "1.00", **_no_inline_rows(page)}
+    )
+    listing.refresh_from_db()
+    assert (listing.buffer, listing.price) == (3, Decimal("97.53"))
+
+
+# --- Alert notifications --------------------------------------------------------------------------
+
+
+def test_alert_notifications_carry_only_what_the_receiving_organization_sees(worlds, mailoutbox):
+    """Every organization subscribes to every planted alert's kind; each is mailed its own and its
+    partners' shared alerts, and no marker of anyone else's."""
+    kinds = set(Alert.objects.values_list("kind", flat=True))
+    for org in worlds.orgs.values():
+        for kind in kinds:
+            AlertRuleFactory(organization=org.organization, kind=kind, email_recipients=f"{org.key}@example.com")
+
+    for rule, alerts in notifications.claim(list(Alert.objects.values_list("pk", flat=True))).items():
+        notifications.send_email(rule, alerts)
+
+    mailed = {}
+    for message in mailoutbox:
+        for address in message.to:
+            mailed.setdefault(address.split("@")[0], []).append(f"{message.subject}\n{message.body}")
+    assert set(mailed) == set(worlds.orgs)  # everyone heard of something
+    for key, org in worlds.orgs.items():
+        text = "\n".join(mailed[key])
+        assert not _leaks(text, _forbidden(worlds, org)), key
+    assert "pvs1 low at the warehouse" in "\n".join(mailed["s1"])
+    assert "mkr1a sold out" in "\n".join(mailed["s1"])
+    assert "mkr1a sold out" in "\n".join(mailed["r1a"])
+
+
+def test_listing_exports_leave_out_the_fields_that_are_another_organizations(client, worlds):
+    url = _admin_url(ChannelListing, "export", "json")
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    rows = {row["channel"]: row for row in json.loads(b"".join(client.get(url).streaming_content))["results"]}
+    assert rows["mkr1a-store"]["price"] is None  # the reseller's price
+    assert rows["mkr1a-store"]["pool"] == 44  # the supplier's stock: 50 received, 2 sold, 4 held
+
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    (row,) = json.loads(b"".join(client.get(url).streaming_content))["results"]
+    assert row["price"] == "97.53"
+    assert row["pool"] is None  # the supplier's stock
