@@ -162,7 +162,9 @@ def upsert_items(account: ConnectorAccount, items: list[RemoteItem]) -> tuple[di
 
     A partner item is matched by its external reference, else by SKU (a catalog that already
     exists here is linked, not duplicated). Price differences on linked variants are settled
-    by the account's conflict strategy.
+    by the account's conflict strategy. A variant of another organization's catalogue (a retailer's
+    system holding its supplier's SKUs) is linked, for the stock of the account's warehouse, but
+    never changed by it.
     """
     outcome = PageOutcome()
     valid = []
@@ -178,7 +180,7 @@ def upsert_items(account: ConnectorAccount, items: list[RemoteItem]) -> tuple[di
             account=account, content_type=variant_type, external_id__in=[i.external_id for i in valid]
         ).values_list("external_id", "object_id")
     )
-    by_pk = Variant.objects.in_bulk(refs.values())
+    by_pk = Variant.objects.select_related("product").in_bulk(refs.values())
     by_sku = {v.sku: v for v in Variant.objects.filter(sku__in=[i.sku for i in valid]).select_related("product")}
     linked: dict[str, Variant] = {}
     to_create = []
@@ -187,7 +189,9 @@ def upsert_items(account: ConnectorAccount, items: list[RemoteItem]) -> tuple[di
         if variant is None:
             to_create.append(item)
             continue
-        if _update_variant(account, variant, item):
+        if variant.product.organization_id not in (None, account.organization_id):
+            outcome.unchanged += 1  # another organization's catalogue: linked for its stock here, never changed
+        elif _update_variant(account, variant, item):
             outcome.updated += 1
         else:
             outcome.unchanged += 1
