@@ -476,7 +476,7 @@ def _on_hand_chart(user, window: Window, wanted_sku: str) -> dict:
     chosen, note = None, ""
     if wanted_sku:
         chosen = next(((pk, sku) for pk, sku in choices if sku == wanted_sku), None)
-        chosen = chosen or Variant.objects.filter(sku=wanted_sku).values_list("pk", "sku").first()
+        chosen = chosen or _seen(Variant.objects.filter(sku=wanted_sku), user).values_list("pk", "sku").first()
         if chosen is None:
             note = f"No variant has the SKU “{wanted_sku}”; showing the most moved one."
     chosen = chosen or (choices[0] if choices else None)

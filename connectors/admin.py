@@ -75,7 +75,6 @@ class ConnectorAccountForm(forms.ModelForm):
 @admin.register(ConnectorAccount)
 class ConnectorAccountAdmin(ScopedModelAdmin):
     action_permissions = {"run_sync": "connectors.run_sync"}
-    owned_choice_fields = ("channel",)  # publish only the organization's own channels
     form = ConnectorAccountForm
     list_display = [
         "name",
@@ -330,8 +329,6 @@ class ChannelWebhookForm(forms.ModelForm):
 @admin.register(ChannelWebhook)
 class ChannelWebhookAdmin(ScopedModelAdmin):
     """The signing secret is generated here and shown once, like an API key."""
-
-    owned_choice_fields = ("channel",)
 
     form = ChannelWebhookForm
     list_display = ["channel", "url", "enabled", "last_success_at", "last_failure_at", "short_error"]

@@ -42,7 +42,7 @@ from inventory.models import (
 )
 from inventory.scoping import (
     ADJUST_STOCK,
-    holds_stock,
+    CHANGE_EXPOSURE_RULES,
     is_manageable,
     listings_ruled_by,
     manageable_by,
@@ -105,10 +105,18 @@ class OwnedByOrganizationAdmin(ScopedModelAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(ScopedModelAdmin):
+    """Organizations are made and removed by superusers; an organization's administrator may rename theirs."""
+
     list_display = ("name", "kind", "slug", "created_at")
     list_filter = ("kind",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 @admin.register(Warehouse)
@@ -133,6 +141,7 @@ class CategoryAdmin(OwnedByOrganizationAdmin):
     list_select_related = ("organization",)
     search_fields = ("name", "slug", "parent__name")
     autocomplete_fields = ("parent", "organization")
+    seen_choice_fields = ("parent",)  # under a shared category
     prepopulated_fields = {"slug": ("name",)}
     ordering = (_category_path().asc(),)
 
@@ -159,6 +168,7 @@ class ProductAdmin(OwnedByOrganizationAdmin):
     list_select_related = (f"category__{CATEGORY_ANCESTORS}", "organization")
     search_fields = ("name", "brand")
     autocomplete_fields = ("category", "organization")
+    seen_choice_fields = ("category",)
     readonly_fields = ("created_at", "updated_at")
     inlines = (VariantInline,)
 
@@ -191,6 +201,7 @@ class StockLevelInline(ScopedTabularInline):
 
 @admin.register(Variant)
 class VariantAdmin(ScopedModelAdmin):
+    private_lookups = ("cost_price",)
     list_display = ("sku", "product", "name", "price", "active", "total_on_hand")
     list_filter = (("product__category", CategoryFilter), "active", "track_inventory")
     list_select_related = ("product",)
@@ -530,25 +541,30 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
     list_select_related = ("channel", "variant")
     search_fields = ("variant__sku",)
     autocomplete_fields = ("channel", "variant")
-    owned_choice_fields = ("channel",)  # a channel's organization decides what it lists
+    seen_choice_fields = ("variant",)  # the supplier's SKU a reseller's channel sells
+    private_lookups = ("price",)
     inlines = (ListingStateChangeInline,)
     computed_fields = ("is_sellable", "sellable_changed_at", "channel_available", "pool")
 
     def get_changelist(self, request, **kwargs):
         return _ListingChangeList
 
+    def has_change_permission(self, request, obj=None):
+        # Its channel's organization changes a listing (its price); the one whose stock it sells, its rules.
+        return super().has_change_permission(request, obj) or (obj is not None and self.may_set_rules(request, obj))
+
     def get_readonly_fields(self, request, obj=None):
         # A listing stays on its channel and variant; the rules besides price need their own permission.
         readonly = ["channel", "variant", *self.computed_fields] if obj else []
         if not self.may_set_rules(request, obj):
             readonly += [rule for rule in services.EXPOSURE_RULES if rule != "price"]
-        if obj is not None and not is_manageable(obj.channel, request.user, "inventory.change_channellisting"):
+        if obj is not None and not is_manageable(obj, request.user, "inventory.change_channellisting"):
             readonly.append("price")
         return readonly
 
     def may_set_rules(self, request, obj=None) -> bool:
-        """The permission, and for a listing, holding it in the organization whose warehouses feed it."""
-        if not request.user.has_perm("inventory.change_exposure_rules"):
+        """The permission, and for a listing, holding it in the organization whose stock it sells."""
+        if not request.user.has_perm(CHANGE_EXPOSURE_RULES):
             return False
         return obj is None or listings_ruled_by(ChannelListing.objects.filter(pk=obj.pk), request.user).exists()
 
@@ -557,16 +573,21 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
         """A listing of one of the user's own channels: its price is theirs to see and set."""
         return obj is None or request.user.is_superuser or obj.channel.organization_id in organization_ids(request.user)
 
+    @staticmethod
+    def shows_pool(request, obj) -> bool:
+        """The pool is the stock behind the listing: the organization's whose stock it sells (a supplier's)."""
+        listings = ChannelListing.objects.all() if obj is None else ChannelListing.objects.filter(pk=obj.pk)
+        return listings_ruled_by(listings, request.user, perm=None).exists()
+
     def get_list_display(self, request):
-        # The pool is the supplier's stock available to the channel: not a reseller's to see.
-        if holds_stock(request.user):
+        if self.shows_pool(request, None):
             return self.list_display
         return tuple(name for name in self.list_display if name != "pool")
 
     def get_fields(self, request, obj=None):
         fields = ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
         hidden = set()
-        if not holds_stock(request.user):
+        if obj is not None and not self.shows_pool(request, obj):
             hidden.add("pool")
         if not self.is_own_listing(request, obj):
             hidden.add("price")  # another organization's channel's price is its own business
@@ -592,22 +613,20 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
 
     @admin.display(description="Pool")
     def pool(self, listing):
-        return _availability_of(listing).pool
+        return _availability_of(listing).pool if getattr(listing, "pool_shown", True) else "—"
 
 
 class _ListingChangeList(ChangeList):
-    """Works out the page's availability in two queries, not two per row."""
+    """Works out the page's availability in two queries, not two per row, and whose pools to show in one."""
 
     def get_results(self, request):
         super().get_results(request)
-        by_id = {
-            entry.rules.listing_id: entry
-            for entry in selectors.listing_availability(
-                ChannelListing.objects.filter(pk__in=[listing.pk for listing in self.result_list])
-            )
-        }
+        page = ChannelListing.objects.filter(pk__in=[listing.pk for listing in self.result_list])
+        by_id = {entry.rules.listing_id: entry for entry in selectors.listing_availability(page)}
+        pools_shown = set(listings_ruled_by(page, request.user, perm=None).values_list("pk", flat=True))
         for listing in self.result_list:
             listing.availability = by_id[listing.pk]
+            listing.pool_shown = listing.pk in pools_shown
 
 
 def _availability_of(listing: ChannelListing) -> selectors.ListingAvailability:
@@ -625,6 +644,7 @@ class MembershipAdmin(ScopedModelAdmin):
     list_select_related = ("user", "organization")
     search_fields = ("user__username", "user__email", "organization__name")
     autocomplete_fields = ("user", "organization")
+    seen_choice_fields = ("user",)  # a colleague who also works for another organization
     readonly_fields = ("created_at",)
 
     def save_model(self, request, obj, form, change):

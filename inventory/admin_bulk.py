@@ -32,7 +32,7 @@ from django.utils.http import urlencode
 
 from inventory import exports, imports, selectors, services
 from inventory.exceptions import DomainError
-from inventory.models import ChannelListing, Warehouse
+from inventory.models import ChannelListing, Variant, Warehouse
 from inventory.scoping import (
     ADJUST_STOCK,
     CHANGE_EXPOSURE_RULES,
@@ -208,6 +208,7 @@ def _replan(payload: dict, user) -> imports.StockImport:
         reason=payload["reason"],
         reference=payload["reference"],
         warehouses=manageable_by(Warehouse, user, ADJUST_STOCK),
+        variants=visible_to(Variant, user, ADJUST_STOCK),
     )
 
 
@@ -248,6 +249,7 @@ class StockLevelBulkMixin(ExportMixin):
                     reason=form.cleaned_data["reason"],
                     reference=form.cleaned_data["reference"],
                     warehouses=manageable_by(Warehouse, request.user, ADJUST_STOCK),
+                    variants=visible_to(Variant, request.user, ADJUST_STOCK),
                 )
             except imports.StockFileError as error:
                 form.add_error("file", error.message)
@@ -441,17 +443,14 @@ class ListingBulkMixin(ExportMixin):
     def has_change_exposure_rules_permission(self, request) -> bool:
         return request.user.has_perm(CHANGE_EXPOSURE_RULES)
 
+    def rows_for_action(self, request, queryset, name: str):
+        # The rules of a listing selling another organization's stock are that organization's to set.
+        if name == "change_exposure_rules":
+            return listings_ruled_by(queryset, request.user)
+        return super().rows_for_action(request, queryset, name)
+
     @admin.action(description="Change rules of selected listings…", permissions=["change_exposure_rules"])
     def change_listing_rules(self, request, queryset):
-        foreign = queryset.exclude(pk__in=listings_ruled_by(queryset, request.user).values("pk"))
-        if foreign.exists():
-            names = ", ".join(str(listing) for listing in foreign.select_related("channel", "variant")[:5])
-            self.message_user(
-                request,
-                f"Nothing was changed: the rules of {names} are set by the organization whose stock they sell.",
-                messages.ERROR,
-            )
-            return None
         listings = list(queryset.select_related("channel", "variant").order_by("channel__code", "variant__sku", "pk"))
         form = ListingRulesForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():

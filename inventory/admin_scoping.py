@@ -6,8 +6,10 @@
   (``manageable_by``): a manager at one organization is only a clerk at another;
 * admin actions receive only the selected rows the user may act on with the action's permission,
   and say how many they left out;
-* foreign-key and many-to-many choices are scoped, which is what raw-id and autocomplete
-  fields validate against; Django's autocomplete view reads the related model's admin
+* foreign-key and many-to-many choices offer only rows the user may change there (``manageable_by``:
+  a reseller files no variant under the supplier's product), unless the field is one of
+  ``seen_choice_fields`` (a listing names the supplier's variant it sells); that is what raw-id and
+  autocomplete fields validate against. Django's autocomplete view reads the related model's admin
   ``get_queryset``, scoped as well;
 * related-object list filters offer only values present in the user's rows.
 
@@ -29,9 +31,9 @@ READING_ACTIONS = frozenset({"view", "export"})
 
 
 class ScopedAdminMixin:
-    #: Foreign keys that only offer rows the user may change (``manageable_by``), not all they see:
-    #: keys and webhooks for the organization's own channels, not for those it merely sees.
-    owned_choice_fields: tuple[str, ...] = ()
+    #: Foreign keys that offer every row the user sees, not only those they may change: references to
+    #: another organization's row that are the user's to make (a listing of the supplier's variant).
+    seen_choice_fields: tuple[str, ...] = ()
     #: Action permission names that are not ``<name>_<model>`` of this admin's app, e.g.
     #: ``{"export": "inventory.export_data"}``.
     action_permissions: dict[str, str] = {}
@@ -48,16 +50,17 @@ class ScopedAdminMixin:
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        return self._scoped_choices(formfield, request, owned=db_field.name in self.owned_choice_fields)
+        return self._scoped_choices(formfield, request, seen=db_field.name in self.seen_choice_fields)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        return self._scoped_choices(super().formfield_for_manytomany(db_field, request, **kwargs), request)
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return self._scoped_choices(formfield, request, seen=db_field.name in self.seen_choice_fields)
 
-    def _scoped_choices(self, formfield, request, *, owned=False):
-        """Choices among what the user sees (or may change) where their role may write this model."""
+    def _scoped_choices(self, formfield, request, *, seen=False):
+        """Choices among what the user may change (or sees) where their role may write this model."""
         if formfield is not None and getattr(formfield, "queryset", None) is not None:
             writing = (self.permission_for("add"), self.permission_for("change"))
-            scope = manageable_by if owned else visible_to
+            scope = visible_to if seen else manageable_by
             formfield.queryset = scope(formfield.queryset, request.user, writing)
         return formfield
 
@@ -85,6 +88,15 @@ class ScopedAdminMixin:
 
 class ScopedModelAdminMixin(ScopedAdminMixin):
     """A model without a scoping rule (groups, API tokens, beat schedules) is the platform's: superusers only."""
+
+    #: Fields some of whose values are another organization's (a reseller's price, a supplier's cost):
+    #: the list is never filtered by them in the URL, which would tell their values row by row.
+    private_lookups: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if request is not None and not request.user.is_superuser and lookup.split("__")[0] in self.private_lookups:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def _platform_only(self, request) -> bool:
         return not request.user.is_superuser and not is_scoped(self.model)
@@ -131,8 +143,7 @@ class ScopedModelAdminMixin(ScopedAdminMixin):
         def narrowed(modeladmin, request, queryset):
             allowed = queryset
             for name in names:
-                scope = visible_to if name in READING_ACTIONS else manageable_by
-                allowed = scope(allowed, request.user, self.permission_for(name))
+                allowed = self.rows_for_action(request, allowed, name)
             left_out = queryset.exclude(pk__in=allowed.values("pk")).count()
             if left_out:
                 self.message_user(
@@ -140,9 +151,16 @@ class ScopedModelAdminMixin(ScopedAdminMixin):
                     f"{left_out} selected row(s) left out: your role in their organization does not allow this.",
                     messages.WARNING,
                 )
+            if not allowed.exists():
+                return None
             return action(modeladmin, request, allowed)
 
         return narrowed
+
+    def rows_for_action(self, request, queryset, name: str):
+        """The rows of ``queryset`` an action needing the permission ``name`` may touch."""
+        scope = visible_to if name in READING_ACTIONS else manageable_by
+        return scope(queryset, request.user, self.permission_for(name))
 
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)

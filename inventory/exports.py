@@ -29,7 +29,7 @@ from django.utils import timezone
 from inventory import selectors
 from inventory.api.serializers import StockLevelOutput, StockMovementOutput
 from inventory.models import ChannelListing
-from inventory.scoping import holds_stock, organization_ids
+from inventory.scoping import listings_ruled_by, organization_ids
 
 #: Rows fetched per round trip, and rows per chunk of the response.
 CHUNK_SIZE = 1000
@@ -119,16 +119,16 @@ def listing_rows(listings: QuerySet | None = None, *, viewer=None) -> Iterator[d
 
     ``channel_available`` is empty (null) for an untracked variant without a cap: no limit. For a
     ``viewer``, as the admin shows them: the price only of their own organizations' channels, the pool
-    only to those who hold stock (``inventory.scoping``).
+    only of listings selling their organizations' stock (``inventory.scoping``).
     """
     listings = ChannelListing.objects.order_by("channel__code", "variant__sku", "pk") if listings is None else listings
     own = None if viewer is None else organization_ids(viewer)
-    shows_pool = viewer is None or holds_stock(viewer)
     for batch in _batches(listings.values_list(*_LISTING_FIELDS).iterator(CHUNK_SIZE), CHUNK_SIZE):
-        availability = {
-            entry.rules.listing_id: entry
-            for entry in selectors.listing_availability(ChannelListing.objects.filter(pk__in=[row[0] for row in batch]))
-        }
+        chunk = ChannelListing.objects.filter(pk__in=[row[0] for row in batch])
+        availability = {entry.rules.listing_id: entry for entry in selectors.listing_availability(chunk)}
+        pools_shown = (
+            None if viewer is None else set(listings_ruled_by(chunk, viewer, perm=None).values_list("pk", flat=True))
+        )
         for pk, *values in batch:
             row = dict(zip(_LISTING_FIELDS[1:], values, strict=True))
             entry = availability[pk]
@@ -142,7 +142,7 @@ def listing_rows(listings: QuerySet | None = None, *, viewer=None) -> Iterator[d
                 "max_quantity": row["max_quantity"],
                 "enabled": row["enabled"],
                 "price": row["price"] if own is None or row["channel__organization_id"] in own else None,
-                "pool": entry.pool if shows_pool else None,
+                "pool": entry.pool if pools_shown is None or pk in pools_shown else None,
                 "channel_available": entry.available,
                 "is_sellable": row["is_sellable"],
                 "sellable_changed_at": row["sellable_changed_at"],

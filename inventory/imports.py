@@ -372,17 +372,22 @@ def _columns(header: list[str]) -> tuple[list[str | None], tuple[str, ...]]:
 # --- Checking the rows ----------------------------------------------------------------------------
 
 
-def plan_stock_import(stock_file: StockFile, *, reason: str = "", reference: str = "", warehouses=None) -> StockImport:
+def plan_stock_import(
+    stock_file: StockFile, *, reason: str = "", reference: str = "", warehouses=None, variants=None
+) -> StockImport:
     """Check every row of ``stock_file`` against the catalog and the current levels; writes nothing.
 
     ``reason`` is used for rows without one (else a count for counted rows and an adjustment for
-    changes); ``reference`` for rows without one (else the file's name). ``warehouses`` are those
-    the rows may name (all by default; the admin passes the user's visible ones).
+    changes); ``reference`` for rows without one (else the file's name). ``warehouses`` and
+    ``variants`` are those the rows may name (all by default; the admin passes those the user may
+    adjust stock of: another organization's are as unknown as ones that do not exist).
     """
     if reason and reason not in services.MANUAL_REASONS:
         raise InvalidInput(f"Unknown reason {reason!r}.", details={"field": "reason", "value": reason})
     reference = (reference or stock_file.name)[:REFERENCE_MAX_LENGTH]
-    variants = _variants(row.values.get("sku", "") for row in stock_file.rows)
+    variants = _variants(
+        (row.values.get("sku", "") for row in stock_file.rows), Variant.objects.all() if variants is None else variants
+    )
     warehouses = _Warehouses(Warehouse.objects.all() if warehouses is None else warehouses)
 
     parsed, problems, skipped, first_line_of = [], [], [], {}
@@ -522,11 +527,11 @@ def _chunks(items: list, size: int = _QUERY_CHUNK):
         yield items[start : start + size]
 
 
-def _variants(skus: Iterable[str]) -> dict[str, Variant]:
+def _variants(skus: Iterable[str], variants) -> dict[str, Variant]:
     wanted = sorted({sku for sku in skus if sku})
     found = {}
     for chunk in _chunks(wanted):
-        found.update({v.sku: v for v in Variant.objects.select_related("product").filter(sku__in=chunk)})
+        found.update({v.sku: v for v in variants.select_related("product").filter(sku__in=chunk)})
     return found
 
 

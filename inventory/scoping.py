@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from inventory.models import (
     Category,
@@ -210,22 +210,26 @@ def is_manageable(obj: models.Model, user, perm: Perm) -> bool:
     return manageable_by(type(obj), user, perm).filter(pk=obj.pk).exists()
 
 
-def holds_stock(user) -> bool:
-    """Whether ``user`` works for an organization with warehouses (a supplier), or is a superuser:
-    cost prices and the stock pool behind a channel are shown to them only."""
-    return user.is_superuser or visible_to(Warehouse, user).exists()
+def stock_owners_of(orgs) -> Q:
+    """A filter on listings: those whose stock is the organizations' to share out. A channel selling
+    another organization's stock has its exposure rules set, and its pool seen, by that organization
+    (the supplier), not by its own (a reseller adding a warehouse of its own changes nothing); a channel
+    drawing only on its own organization's warehouses, by its own."""
+    other_organizations_stock = ChannelWarehouse.objects.exclude(warehouse__organization=F("channel__organization"))
+    supplied = other_organizations_stock.filter(warehouse__organization__in=orgs).values("channel_id")
+    sells_others_stock = other_organizations_stock.values("channel_id")
+    return Q(channel__in=supplied) | (Q(channel__organization__in=orgs) & ~Q(channel__in=sells_others_stock))
 
 
-def listings_ruled_by(queryset, user):
-    """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user`` may set: those of
-    channels drawing from the warehouses of organizations where their role holds
-    ``inventory.change_exposure_rules``. The stock is the supplier's, so is the share of it a
-    reseller's channel may sell; the reseller sees its rules but does not change them."""
-    orgs = organization_ids(user, CHANGE_EXPOSURE_RULES)
+def listings_ruled_by(queryset, user, perm: Perm = CHANGE_EXPOSURE_RULES):
+    """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user`` may set where their
+    role holds ``perm`` (with ``None``: whose pool, the stock behind them, they see): the stock is the
+    supplier's, so is the share of it a reseller's channel may sell; the reseller sees its rules but
+    does not change them."""
+    orgs = organization_ids(user, perm)
     if orgs is None:
         return queryset
-    drawing = ChannelWarehouse.objects.filter(warehouse__organization__in=orgs).values("channel_id")
-    return visible_to(queryset, user).filter(channel__in=drawing)
+    return visible_to(queryset, user).filter(stock_owners_of(orgs))
 
 
 # --- Building blocks the apps' rules share --------------------------------------------------------
@@ -235,13 +239,6 @@ def channels_of(orgs) -> models.QuerySet:
     """Ids of the channels the organizations see: their own, and every one drawing from their warehouses."""
     drawing = ChannelWarehouse.objects.filter(warehouse__organization__in=orgs).values("channel_id")
     return Channel.objects.filter(Q(organization__in=orgs) | Q(pk__in=drawing)).values("pk")
-
-
-def variants_of(orgs) -> Q:
-    """A filter on ``variant``: SKUs the organizations stock in their warehouses or list on their channels."""
-    stocked = StockLevel.objects.filter(warehouse__organization__in=orgs).values("variant_id")
-    listed = ChannelListing.objects.filter(channel__organization__in=orgs).values("variant_id")
-    return Q(variant__in=stocked) | Q(variant__in=listed)
 
 
 def catalogue_of(orgs) -> Q:
@@ -301,9 +298,13 @@ register(
     lambda orgs, user: Q(channel__organization__in=orgs) | Q(warehouse__organization__in=orgs),
     manage=lambda orgs, user: Q(channel__organization__in=orgs),
 )
-# Both sides change a listing: its channel's organization its price, the supplier its exposure rules
-# (``listings_ruled_by``); the admin tells the fields apart.
-register(ChannelListing, lambda orgs, user: Q(channel__in=channels_of(orgs)))
+# A listing is its channel's organization's (its price, whether it exists); the exposure rules of one
+# selling another organization's stock are that organization's to set (``listings_ruled_by``).
+register(
+    ChannelListing,
+    lambda orgs, user: Q(channel__in=channels_of(orgs)),
+    manage=lambda orgs, user: Q(channel__organization__in=orgs),
+)
 register(ListingStateChange, lambda orgs, user: Q(listing__channel__in=channels_of(orgs)))
 register(
     get_user_model(),

@@ -79,7 +79,6 @@ class ReservationAdmin(ScopedModelAdmin):
 
 @admin.register(ChannelApiKey)
 class ChannelApiKeyAdmin(ScopedModelAdmin):
-    owned_choice_fields = ("channel",)  # keys only for the organization's own channels
     list_display = ["name", "channel", "prefix", "created_at", "created_by", "revoked_at"]
     list_filter = ["channel", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "channel__code"]

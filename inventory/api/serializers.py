@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
 from config.api import StrictIntegerField
-from inventory import selectors, services
-from inventory.models import StockLevel, StockMovement, Warehouse
-from inventory.scoping import ADJUST_STOCK, manageable_by
+from inventory import services
+from inventory.models import StockLevel, StockMovement, Variant, Warehouse
+from inventory.scoping import ADJUST_STOCK, manageable_by, visible_to
 
 MAX_ADJUSTMENTS_PER_REQUEST = 1000
 
@@ -92,11 +92,15 @@ class AdjustmentsInput(serializers.Serializer):
     def to_internal_value(self, data):
         rows = data.get("adjustments") if isinstance(data, dict) else None
         rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
-        self.context["variants"] = selectors.variants_by_sku(_strings(row.get("sku") for row in rows))
+        # Another organization's SKU or warehouse (or one where the user's role may not adjust) is as
+        # unknown as one that does not exist.
+        user = self.context.get("user")
+        skus = _strings(row.get("sku") for row in rows)
+        self.context["variants"] = {
+            v.sku: v for v in visible_to(Variant.objects.filter(sku__in=skus), user, ADJUST_STOCK)
+        }
         codes = _strings(row.get("warehouse") for row in rows)
-        # Another organization's warehouse (or one where the user's role may not adjust) is as unknown as
-        # one that does not exist.
-        visible = manageable_by(Warehouse.objects.filter(code__in=codes), self.context.get("user"), ADJUST_STOCK)
+        visible = manageable_by(Warehouse.objects.filter(code__in=codes), user, ADJUST_STOCK)
         self.context["warehouses"] = {warehouse.code: warehouse for warehouse in visible}
         return super().to_internal_value(data)
 
