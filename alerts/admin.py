@@ -9,6 +9,7 @@ from alerts import services
 from alerts.models import Alert, AlertRule, Severity
 from inventory.admin_bulk import AlertExportMixin
 from inventory.admin_scoping import ScopedModelAdmin
+from inventory.scoping import visible_to
 
 SEVERITY_COLOURS = {
     Severity.CRITICAL: "#b91c1c",
@@ -51,7 +52,7 @@ class AlertAdmin(AlertExportMixin, ScopedModelAdmin):
         "count",
         "first_seen",
         "last_seen",
-        "rule",
+        "raised_by",
         "acknowledged_by",
         "acknowledged_at",
         "resolved_by",
@@ -67,6 +68,21 @@ class AlertAdmin(AlertExportMixin, ScopedModelAdmin):
             SEVERITY_COLOURS.get(alert.severity, "#555"),
             alert.get_severity_display(),
         )
+
+    def get_object(self, request, object_id, from_field=None):
+        alert = super().get_object(request, object_id, from_field)
+        if alert is not None and alert.rule_id is not None:  # its rule may be another organization's
+            alert.rule_shown = visible_to(AlertRule.objects.filter(pk=alert.rule_id), request.user).first()
+        return alert
+
+    @admin.display(description="rule")
+    def raised_by(self, alert):
+        if alert.rule_id is None:
+            return "-"
+        rule = getattr(alert, "rule_shown", None)
+        if rule is None:
+            return "another organization's or the platform's rule"
+        return format_html('<a href="{}">{}</a>', reverse("admin:alerts_alertrule_change", args=[rule.pk]), rule)
 
     @admin.display(description="subject", ordering="subject_label")
     def subject_link(self, alert):
@@ -159,8 +175,8 @@ class AlertRuleAdmin(ScopedModelAdmin):
     list_editable = ["enabled"]
     search_fields = ["name"]
     autocomplete_fields = ["variant"]
+    seen_choice_fields = ("channel",)  # a supplier's rule may watch a reseller's channel drawing on its stock
     list_select_related = ["organization", "warehouse", "channel", "variant"]
-    owned_choice_fields = ("organization",)
 
     def get_form(self, request, obj=None, **kwargs):
         """Only a superuser leaves the organization empty (a platform rule)."""

@@ -1,5 +1,7 @@
 """The demo's alert rules: the platform's tell the platform operator, and each organization subscribes its
-manager to the alerts it sees (on the console, where the demo's mail goes)."""
+manager to the alerts it sees (on the console, where the demo's mail goes). A reseller hears of its own
+listings: a rule on each channel selling another organization's stock raises their out-of-stock alerts
+(the SKU's own alert is its supplier's)."""
 
 from django.contrib.auth import get_user_model
 
@@ -13,7 +15,7 @@ FORMER_PLATFORM_EMAIL = "manager@bmb-wholesale.example"
 NOTIFIED_KINDS = (Kind.OUT_OF_STOCK, Kind.SYNC_FAILED, Kind.CIRCUIT_OPEN, Kind.DEAD_LETTER, Kind.BACK_IN_STOCK)
 
 
-def configure_demo_rules(sender, organizations, **kwargs) -> None:
+def configure_demo_rules(sender, organizations, channels, **kwargs) -> None:
     """Idempotent: recipients staff changed since, and subscriptions already made, are left alone."""
     platform = AlertRule.objects.filter(organization=None, scope=AlertRule.Scope.ALL, kind__in=NOTIFIED_KINDS)
     platform.filter(email_recipients__in=["", FORMER_PLATFORM_EMAIL]).update(email_recipients=PLATFORM_EMAIL)
@@ -30,6 +32,15 @@ def configure_demo_rules(sender, organizations, **kwargs) -> None:
                     "digest": kind in digest,  # as the platform hears of it: "back in stock" once a day
                     "email_recipients": managers.get(slug, ""),
                 },
+            )
+    for channel in channels.values():
+        if channel.warehouses.exclude(organization=channel.organization_id).exists():
+            AlertRule.objects.get_or_create(
+                organization_id=channel.organization_id,
+                kind=Kind.OUT_OF_STOCK,
+                scope=AlertRule.Scope.CHANNEL,
+                channel=channel,
+                defaults={"name": f"{channel.name}: out of stock"},  # told through the subscription
             )
 
 

@@ -195,6 +195,14 @@ class Alert(models.Model):
     warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     account = models.ForeignKey(ConnectorAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Whose it is when no warehouse, channel or account says (its channels' prices disagree).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()

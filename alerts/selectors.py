@@ -24,7 +24,7 @@ from django.utils import timezone
 from alerts.models import Alert, AlertRule, Kind
 from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob, WebhookEvent
 from inventory import selectors as stock
-from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant
+from inventory.models import Channel, ChannelListing, Organization, StockLevel, StockMovement, Variant
 from reservations.models import Reservation, StockRefusal
 from reservations.selectors import reserved_mismatches
 
@@ -50,6 +50,7 @@ class Finding:
     warehouse_id: int | None = None
     channel_id: int | None = None
     account_id: int | None = None
+    organization_id: int | None = None
     context: dict = field(default_factory=dict)
     count: int | None = None
 
@@ -106,7 +107,8 @@ def _stock_condition(kind: str) -> Callable[[int, int, int | None, Decimal | Non
 
 
 def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] | None = None) -> Detection:
-    """Per SKU over every active warehouse (scope all or variant), per level (warehouse), per listing (channel).
+    """Per SKU over each organization's active warehouses (scope all or variant), per level (warehouse), per listing
+    (channel).
 
     ``rules`` are detecting rules (``rules_by_kind``): the general one over everything is a platform rule.
     """
@@ -117,29 +119,29 @@ def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] |
     findings: list[Finding] = []
     covers = Q(pk__in=[])
 
-    by_variant = {rule.variant_id: rule for rule in rules if rule.scope == Scope.VARIANT}
+    # A variant rule is its SKU's owner's (its own stock) or the platform's (everyone's stock of it).
+    by_variant = {(rule.variant_id, rule.organization_id): rule for rule in rules if rule.scope == Scope.VARIANT}
     general = next((rule for rule in rules if rule.scope == Scope.ALL), None)
     if general or by_variant:
         variants = Variant.objects.filter(active=True, track_inventory=True, product__active=True)
         if variant_ids is not None:
             variants = variants.filter(pk__in=variant_ids)
         if general is None:
-            variants = variants.filter(pk__in=by_variant)
-        totals = variants.annotate(
-            on_hand_total=Coalesce(Sum("stock_levels__on_hand", filter=Q(stock_levels__warehouse__active=True)), 0),
-            reserved_total=Coalesce(Sum("stock_levels__reserved", filter=Q(stock_levels__warehouse__active=True)), 0),
-        ).values_list("pk", "sku", own_field, "on_hand_total", "reserved_total")
-        for variant_id, sku, own, on_hand, reserved in totals:
-            rule = by_variant.get(variant_id, general)
-            message = condition(on_hand - reserved, on_hand, own, rule.threshold)
+            variants = variants.filter(pk__in={variant_id for variant_id, _ in by_variant})
+        totals = _stock_per_organization(variants, own_field)
+        names = dict(Organization.objects.filter(pk__in={row[3] for row in totals}).values_list("pk", "name"))
+        for variant_id, sku, own, organization_id, on_hand, reserved in totals:
+            rule = by_variant.get((variant_id, organization_id)) or by_variant.get((variant_id, None)) or general
+            message = rule and condition(on_hand - reserved, on_hand, own, rule.threshold)
             if message:
                 findings.append(
                     Finding(
-                        f"variant:{variant_id}",
-                        f"SKU {sku}",
+                        f"variant:{variant_id}" + (f"@organization:{organization_id}" if organization_id else ""),
+                        f"SKU {sku}" + (f" at {names[organization_id]}" if organization_id else ""),
                         message,
                         rule,
                         variant_id=variant_id,
+                        organization_id=organization_id,
                         context={"available": on_hand - reserved, "on_hand": on_hand},
                     )
                 )
@@ -193,6 +195,21 @@ def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] |
                 )
         covers |= Q(channel_id=rule.channel_id) & (Q() if variant_ids is None else Q(variant_id__in=variant_ids))
     return Detection(kind, findings, covers)
+
+
+def _stock_per_organization(variants, own_field: str) -> list[tuple]:
+    """(variant id, SKU, its own threshold, organization id, on hand, reserved) over each organization's active
+    warehouses; a SKU stocked in none counts as none at its catalogue owner's (two queries)."""
+    in_active = StockLevel.objects.filter(variant__in=variants, warehouse__active=True).order_by()
+    rows = list(
+        in_active.values_list("variant_id", "variant__sku", f"variant__{own_field}", "warehouse__organization_id")
+        .annotate(on_hand=Sum("on_hand"), reserved=Sum("reserved"))
+        .order_by("variant_id", "warehouse__organization_id")
+    )
+    unstocked = variants.exclude(pk__in=in_active.values("variant_id")).values_list(
+        "pk", "sku", own_field, "product__organization_id"
+    )
+    return rows + [(*row, 0, 0) for row in unstocked]
 
 
 def detect_ledger_mismatch(rules: list[AlertRule], variant_ids: Iterable[int] | None = None) -> Detection:
@@ -282,14 +299,15 @@ def detect_expiry_rate(rules: list[AlertRule]) -> Detection:
 
 
 def detect_price_variance(rules: list[AlertRule]) -> Detection:
-    """Retail prices of a SKU (storefronts, POS, marketplaces) too far apart; wholesale price lists differ by design."""
+    """Retail prices of a SKU (storefronts, POS, marketplaces) too far apart across one organization's channels;
+    wholesale price lists differ by design, and competing organizations' prices are each their own business."""
     rule = rules[0]
     tolerance = _threshold(rule, DEFAULT_PRICE_VARIANCE_PERCENT)
     price = Coalesce("price", "variant__price")
     rows = (
         ChannelListing.objects.filter(enabled=True, channel__active=True, variant__active=True)
         .exclude(channel__kind=Channel.Kind.WHOLESALE)
-        .values("variant_id", "variant__sku")
+        .values("variant_id", "variant__sku", "channel__organization_id", "channel__organization__name")
         .annotate(low=Min(price), high=Max(price), channels=Count("channel_id"))
         .filter(channels__gte=2, low__gt=0)
     )
@@ -299,12 +317,13 @@ def detect_price_variance(rules: list[AlertRule]) -> Detection:
         if spread > tolerance:
             findings.append(
                 Finding(
-                    f"variant:{row['variant_id']}",
-                    f"SKU {row['variant__sku']}",
+                    f"variant:{row['variant_id']}@organization:{row['channel__organization_id']}",
+                    f"SKU {row['variant__sku']} on {row['channel__organization__name']}'s channels",
                     f"Channel prices range from {row['low']} to {row['high']} "
                     f"({spread:.0f}%; tolerance {tolerance:g}%).",
                     rule,
                     variant_id=row["variant_id"],
+                    organization_id=row["channel__organization_id"],
                     context={"low": str(row["low"]), "high": str(row["high"]), "percent": float(spread)},
                 )
             )

@@ -127,6 +127,7 @@ def _insert(kind: str, findings: list[Finding], now) -> list[int]:
                 warehouse_id=f.warehouse_id,
                 channel_id=f.channel_id,
                 account_id=f.account_id,
+                organization_id=f.organization_id,
                 first_seen=now,
                 last_seen=now,
                 count=f.count or 1,
