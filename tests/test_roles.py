@@ -218,19 +218,27 @@ def superuser_request(rf):
     return admin_request(rf, UserFactory(username="root-for-expectations", is_superuser=True))
 
 
+#: What only a superuser does even on a scoped model: make and remove organizations.
+SUPERUSERS_ONLY = {
+    ("inventory.Organization", "has_add_permission"),
+    ("inventory.Organization", "has_delete_permission"),
+}
+
+
 def expected_for(role, rf):
     """(models seen, {model: (add, change, delete)}) of ``role``; the administrator's are a superuser's,
-    less the platform's models (those without an organization scoping rule: groups, tokens, schedules)."""
+    less the platform's models (those without an organization scoping rule: groups, tokens, schedules)
+    and what is the superusers' alone (``SUPERUSERS_ONLY``)."""
     if role == CLERK:
         return CLERK_SEES, CLERK_EDITS
     if role == MANAGER:
         return MANAGER_SEES, MANAGER_EDITS
     request = superuser_request(rf)
+    checks = ("has_add_permission", "has_change_permission", "has_delete_permission")
     edits = {
-        model._meta.label: (
-            model_admin.has_add_permission(request),
-            model_admin.has_change_permission(request),
-            model_admin.has_delete_permission(request),
+        model._meta.label: tuple(
+            getattr(model_admin, check)(request) and (model._meta.label, check) not in SUPERUSERS_ONLY
+            for check in checks
         )
         for model, model_admin in REGISTERED
         if is_scoped(model)
@@ -253,11 +261,19 @@ def expected_actions(role, rf):
         names = {
             name
             for name, (function, _, _) in model_admin.get_actions(request).items()
-            if kinds is None or all(kind in allowed | kinds for kind in getattr(function, "allowed_permissions", ()))
+            if _offered(getattr(function, "allowed_permissions", ()), allowed, kinds)
         }
         if names:
             expected[label] = names
     return expected
+
+
+def _offered(needs, allowed: set[str], kinds: set[str] | None) -> bool:
+    """An action needing ``needs`` is offered to a role allowed ``allowed`` of add/change/delete (and the
+    custom ``kinds``; every custom kind for the administrator, ``None``)."""
+    if kinds is None:
+        return not ({"add", "change", "delete"} & set(needs)) - allowed
+    return all(kind in allowed | kinds for kind in needs)
 
 
 # --- The groups ----------------------------------------------------------------------------------
@@ -414,16 +430,31 @@ def test_the_named_actions_are_offered_or_not(rf, role):
 
 
 def test_the_administrator_can_do_in_the_admin_what_a_superuser_can(rf, superuser):
-    """On their organizations' data; the platform's models (no scoping rule) are the superuser's alone."""
+    """On their organizations' data; the platform's models (no scoping rule), and making or removing
+    organizations, are the superuser's alone."""
     administrator = admin_request(rf, member_of(ADMINISTRATOR))
     root = admin_request(rf, superuser)
 
     for model, model_admin in REGISTERED:
         for check in ("has_view_permission", "has_add_permission", "has_change_permission", "has_delete_permission"):
-            expected = getattr(model_admin, check)(root) and is_scoped(model)
+            expected = (
+                getattr(model_admin, check)(root)
+                and is_scoped(model)
+                and (model._meta.label, check) not in SUPERUSERS_ONLY
+            )
             assert getattr(model_admin, check)(administrator) == expected, (model, check)
         if is_scoped(model):
-            assert set(model_admin.get_actions(administrator)) == set(model_admin.get_actions(root)), model
+            allowed = {
+                kind
+                for kind in ("add", "change", "delete")
+                if (model._meta.label, f"has_{kind}_permission") not in SUPERUSERS_ONLY
+            }
+            expected = {
+                name
+                for name, (function, _, _) in model_admin.get_actions(root).items()
+                if _offered(getattr(function, "allowed_permissions", ()), allowed, None)
+            }
+            assert set(model_admin.get_actions(administrator)) == expected, model
 
 
 # --- The stock clerk -----------------------------------------------------------------------------

@@ -20,13 +20,24 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 
 from alerts import notifications
-from alerts.models import Alert
+from alerts import services as alert_services
+from alerts.models import Alert, AlertRule
 from alerts.models import Kind as AlertKind
 from config.dashboard import dashboard
-from connectors.models import SyncJob
+from connectors.models import SyncConflict, SyncJob
+from connectors.sync import RemoteItem, upsert_items
 from inventory import services
-from inventory.models import ChannelListing, Membership, Organization, StockLevel, StockMovement, Warehouse
-from inventory.scoping import visible_to
+from inventory.imports import plan_stock_import, read_stock_file
+from inventory.models import (
+    ChannelListing,
+    Membership,
+    Organization,
+    StockLevel,
+    StockMovement,
+    Variant,
+    Warehouse,
+)
+from inventory.scoping import listings_ruled_by, manageable_by, visible_to
 from reservations import services as reservations
 from reservations.models import ChannelActivity, ChannelApiKey, Reservation, StockRefusal
 from tests.factories import (
@@ -208,6 +219,10 @@ def test_admin_sweep_shows_no_other_organizations_rows(client, worlds, org_key, 
             assert response.status_code == 404, label  # not even confirmed to exist
         if response.status_code == 200:
             assert not _leaks(response.content.decode(), forbidden), label
+        history = client.get(_admin_url(type(obj), "history", obj.pk))
+        assert history.status_code in ((200, 403) if org_key in seen_by else (404,)), f"{label} history"
+        if history.status_code == 200:
+            assert not _leaks(history.content.decode(), forbidden), f"{label} history"
 
     # Every admin export (the lists as filtered), and the stock import page listing the warehouses.
     for model in admin.site._registry:
@@ -709,3 +724,152 @@ def test_listing_exports_leave_out_the_fields_that_are_another_organizations(cli
     (row,) = json.loads(b"".join(client.get(url).streaming_content))["results"]
     assert row["price"] == "97.53"
     assert row["pool"] is None  # the supplier's stock
+
+
+# --- Found by review: each a way across the boundary, closed ------------------------------------------
+
+
+def test_a_sync_links_another_organizations_sku_for_its_stock_but_never_changes_it(worlds):
+    variant = Variant.objects.get(sku="cat1-sku")
+    before = (variant.price, variant.cost_price, variant.active)
+    account = SyncJob.objects.get(account__organization=worlds.orgs["s2"].organization).account
+    item = RemoteItem("ext-1", "cat1-sku", "cat1", "cat1", price=Decimal("0.01"), cost_price=Decimal("0.02"))
+    item.active = False
+
+    linked, outcome = upsert_items(account, [item])
+
+    assert linked == {"ext-1": variant}
+    assert (outcome.updated, outcome.unchanged) == (0, 1)
+    variant.refresh_from_db()
+    assert (variant.price, variant.cost_price, variant.active) == before
+    assert not SyncConflict.objects.filter(variant=variant).exists()
+
+
+def test_a_reseller_with_a_warehouse_of_its_own_still_does_not_set_the_suppliers_rules(client, worlds):
+    reseller = worlds.orgs["r1a"]
+    channel = reseller.objects[0][0]
+    ChannelWarehouseFactory(channel=channel, warehouse=WarehouseFactory(organization=reseller.organization), priority=1)
+    listing = ChannelListing.objects.get(channel=channel)
+    manager = _staff(reseller, Membership.Role.MANAGER)
+    client.force_login(manager)
+
+    _change_rules(client, listing, buffer="0")
+    listing.refresh_from_db()
+    assert listing.buffer == 1
+    assert not listings_ruled_by(ChannelListing.objects.filter(pk=listing.pk), manager, perm=None).exists()
+    page = client.get(_admin_url(ChannelListing, "change", listing.pk))
+    assert "buffer" not in page.context["adminform"].form.fields
+    assert "pool" not in page.context["adminform"].form.fields
+
+
+def test_a_reseller_files_no_variant_under_the_suppliers_product(client, worlds):
+    product = Variant.objects.get(sku="cat1-sku").product
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    response = client.post(
+        _admin_url(Variant, "add"),
+        {
+            "product": product.pk,
+            "sku": "INJECTED-SKU",
+            "price": "1",
+            "low_stock_threshold": "5",
+            **_no_inline_rows(client.get(_admin_url(Variant, "add"))),
+        },
+    )
+    assert response.status_code == 200  # the form again
+    assert not Variant.objects.filter(sku="INJECTED-SKU").exists()
+
+
+def test_another_organizations_sku_is_unknown_to_the_stock_api_and_imports(client, worlds):
+    client.force_login(_staff(worlds.orgs["s2"], Membership.Role.CLERK))
+    body = {"adjustments": [{"sku": "pvs1-unstocked", "warehouse": "wh-2", "delta": 5, "reason": "receipt"}]}
+    response = client.post("/api/v1/stock/adjustments/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert not StockLevel.objects.filter(variant__sku="pvs1-unstocked").exists()
+    user = _staff(worlds.orgs["s2"], Membership.Role.MANAGER)
+    plan = plan_stock_import(
+        read_stock_file(b"sku,warehouse,delta\npvs1-unstocked,wh-2,5\n", name="in.csv"),
+        warehouses=manageable_by(Warehouse, user, "inventory.adjust_stock"),
+        variants=visible_to(Variant, user, "inventory.adjust_stock"),
+    )
+    assert not plan.is_valid
+
+
+def test_a_resellers_listing_alert_is_the_resellers_to_resolve(client, worlds):
+    alert = Alert.objects.get(message="mkr1a sold out")
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    assert client.post(f"/api/v1/alerts/{alert.pk}/resolve/", content_type="application/json").status_code == 403
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    assert client.post(f"/api/v1/alerts/{alert.pk}/resolve/", content_type="application/json").status_code == 200
+
+
+def test_stock_alerts_are_per_organization_and_price_variance_within_one(worlds):
+    AlertRule.objects.filter(organization=None, kind=AlertKind.PRICE_VARIANCE).update(enabled=True)
+    ChannelListing.objects.filter(channel__code="mkr1b-store").update(price=Decimal("150.00"))
+    Variant.objects.filter(sku="cat1-sku").update(low_stock_threshold=100)
+    alert_services.evaluate([AlertKind.LOW_STOCK, AlertKind.PRICE_VARIANCE])
+    low = Alert.objects.get(kind=AlertKind.LOW_STOCK, variant__sku="cat1-sku", warehouse=None, channel=None)
+    assert low.organization == worlds.orgs["s1"].organization
+    reseller = _staff(worlds.orgs["r1a"], Membership.Role.MANAGER)
+    assert not visible_to(Alert, reseller).filter(pk=low.pk).exists()
+    assert not Alert.objects.filter(kind=AlertKind.PRICE_VARIANCE).exists()  # 97.53 and 150.00 are two businesses
+
+
+def test_a_supplier_deletes_no_resellers_listing(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.ADMINISTRATOR))
+    assert client.post(_admin_url(ChannelListing, "delete", listing.pk), {"post": "yes"}).status_code == 403
+    client.post(
+        _admin_url(ChannelListing, "changelist"),
+        {"action": "delete_selected", "_selected_action": [listing.pk], "post": "yes"},
+    )
+    assert ChannelListing.objects.filter(pk=listing.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("org_key", "model", "lookup"),
+    [("s1", ChannelListing, {"price": "97.53"}), ("r1a", Variant, {"cost_price": "4.21"})],
+)
+def test_lists_are_not_filtered_by_another_organizations_prices(client, worlds, org_key, model, lookup):
+    client.force_login(_staff(worlds.orgs[org_key], Membership.Role.MANAGER))
+    assert client.get(_admin_url(model, "changelist"), lookup).status_code == 400
+
+
+def test_a_clerk_at_two_organizations_sees_no_third_organizations_pool(client, worlds):
+    user = _staff(worlds.orgs["s2"], Membership.Role.CLERK)
+    services.set_membership(user, worlds.orgs["r1a"].organization, Membership.Role.CLERK)
+    client.force_login(user)
+    page = client.get(_admin_url(ChannelListing, "changelist"))
+    shown = {listing.channel.code: listing.pool_shown for listing in page.context["cl"].result_list}
+    assert shown["mkr1a-store"] is False
+    assert shown["mkr2a-store"] is True  # its own supplier's stock
+
+
+def test_the_dashboard_does_not_confirm_another_organizations_sku(rf, worlds):
+    request = rf.get("/admin/", {"variant": "pvs1-unstocked"})
+    request.user = _staff(worlds.orgs["s2"], Membership.Role.MANAGER)
+    assert "No variant has the SKU" in dashboard(request)["charts"][0]["note"]
+
+
+def test_organizations_are_made_by_superusers_only(client, worlds):
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    response = client.post(_admin_url(Organization, "add"), {"name": "Mine", "slug": "mine", "kind": "supplier"})
+    assert response.status_code == 403
+    assert not Organization.objects.filter(slug="mine").exists()
+
+
+def test_an_alert_does_not_name_another_organizations_rule(client, worlds):
+    supplier = worlds.orgs["s1"].organization
+    rule = AlertRule.objects.create(
+        name="pvs1 watch on the reseller",
+        organization=supplier,
+        kind=AlertKind.OUT_OF_STOCK,
+        scope="channel",
+        channel=worlds.orgs["r1a"].objects[0][0],
+    )
+    alert = Alert.objects.get(message="mkr1a sold out")
+    Alert.objects.filter(pk=alert.pk).update(rule=rule)
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.MANAGER))
+    page = client.get(_admin_url(Alert, "change", alert.pk)).content.decode()
+    assert "pvs1" not in page
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    assert "pvs1 watch on the reseller" in client.get(_admin_url(Alert, "change", alert.pk)).content.decode()

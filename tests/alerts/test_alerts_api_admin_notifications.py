@@ -15,7 +15,7 @@ from config.celery import app as celery_app
 from connectors import signing
 from inventory import services as stock
 from tests.clients import staff_client
-from tests.factories import AlertFactory, UserFactory, VariantFactory
+from tests.factories import AlertFactory, OrganizationFactory, UserFactory, VariantFactory
 from tests.threads import run_together
 
 ALERTS_URL = "/api/v1/alerts/"
@@ -37,7 +37,8 @@ class TestRestApi:
         AlertFactory.create_batch(3, warehouse=warehouse)
         AlertFactory(kind=Kind.LOW_STOCK, severity="medium", warehouse=warehouse)
         AlertFactory(status=Alert.Status.RESOLVED, warehouse=warehouse)
-        AlertFactory()  # about a SKU nobody in the clerk's organization stocks: not theirs
+        # About a SKU of another organization's catalogue nobody in the clerk's organization stocks: not theirs.
+        AlertFactory(variant__product__organization=OrganizationFactory())
         body = clerk.get(ALERTS_URL, {"active": "true"}).json()
         assert body["count"] == 4
         assert set(body["results"][0]) >= {"id", "kind", "severity", "status", "subject_label", "sku", "message"}
@@ -125,7 +126,7 @@ class TestNotifications:
     def raise_and_notify(self, variant, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             services.evaluate(variant_ids=[variant.pk])
-        alert = Alert.objects.active().get(kind=Kind.OUT_OF_STOCK, subject=f"variant:{variant.pk}")
+        alert = Alert.objects.active().get(kind=Kind.OUT_OF_STOCK, variant=variant, organization__isnull=False)
         assert callbacks, "a newly raised alert queues its notification after commit"
         tasks.notify_alerts_task([alert.pk])
         return alert

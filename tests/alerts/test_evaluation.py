@@ -19,6 +19,7 @@ from reservations.services import LineRequest
 from tests.factories import (
     ChannelWebhookFactory,
     ConnectorAccountFactory,
+    OrganizationFactory,
     OutboundMessageFactory,
     ReservationFactory,
     SyncJobFactory,
@@ -38,6 +39,11 @@ def resolved(kind, subject):
     return Alert.objects.filter(kind=kind, subject=subject, status=Alert.Status.RESOLVED)
 
 
+def sku_subject(variant) -> str:
+    """A SKU's own alert, for its stock at one organization (the test organization's, by the factories)."""
+    return f"variant:{variant.pk}@organization:{variant.product.organization_id}"
+
+
 def adjust(warehouse, variant, delta):
     stock.adjust_stock(warehouse=warehouse, variant=variant, delta=delta, reason="count", source="admin")
 
@@ -45,7 +51,7 @@ def adjust(warehouse, variant, delta):
 class TestStockKinds:
     def test_low_then_out_then_back_in_stock(self, warehouse, receive):
         variant = VariantFactory(sku="LOW-1", low_stock_threshold=3)
-        subject = f"variant:{variant.pk}"
+        subject = sku_subject(variant)
         receive(warehouse, variant, 10)
         services.evaluate(variant_ids=[variant.pk])
         assert not Alert.objects.exists()
@@ -53,7 +59,11 @@ class TestStockKinds:
         adjust(warehouse, variant, -8)  # 2 left: low
         services.evaluate(variant_ids=[variant.pk])
         low = active(Kind.LOW_STOCK, subject).get()
-        assert (low.severity, low.subject_label, low.context["available"]) == ("medium", "SKU LOW-1", 2)
+        assert (low.severity, low.subject_label, low.context["available"]) == (
+            "medium",
+            "SKU LOW-1 at Test organization",
+            2,
+        )
 
         adjust(warehouse, variant, -2)  # none: out, and no longer "low"
         services.evaluate(variant_ids=[variant.pk])
@@ -89,16 +99,16 @@ class TestStockKinds:
         receive(warehouse, variant, 5)
         reservations.reserve(channel=channel, order_ref="o-1", lines=[LineRequest(variant, 4)])
         services.evaluate(variant_ids=[variant.pk])
-        assert active(Kind.LOW_STOCK, f"variant:{variant.pk}").get().context == {"available": 1, "on_hand": 5}
+        assert active(Kind.LOW_STOCK, sku_subject(variant)).get().context == {"available": 1, "on_hand": 5}
 
     def test_reorder_point(self, warehouse, receive):
         variant = VariantFactory(reorder_point=5)
         receive(warehouse, variant, 5)
         services.evaluate(variant_ids=[variant.pk])
-        assert active(Kind.REORDER_POINT, f"variant:{variant.pk}").exists()
+        assert active(Kind.REORDER_POINT, sku_subject(variant)).exists()
         receive(warehouse, variant, 1)
         services.evaluate(variant_ids=[variant.pk])
-        assert resolved(Kind.REORDER_POINT, f"variant:{variant.pk}").exists()
+        assert resolved(Kind.REORDER_POINT, sku_subject(variant)).exists()
 
     def test_a_variant_rule_overrides_the_threshold_and_a_warehouse_rule_watches_one_level(self, warehouse, receive):
         variant = VariantFactory(low_stock_threshold=1)
@@ -113,8 +123,8 @@ class TestStockKinds:
         )
         services.evaluate(variant_ids=[variant.pk])
         subjects = set(active(Kind.LOW_STOCK).values_list("subject", flat=True))
-        assert subjects == {f"variant:{variant.pk}", f"variant:{variant.pk}@warehouse:{other_warehouse.pk}"}
-        assert active(Kind.LOW_STOCK, f"variant:{variant.pk}").get().rule.name == "Hero SKU"
+        assert subjects == {sku_subject(variant), f"variant:{variant.pk}@warehouse:{other_warehouse.pk}"}
+        assert active(Kind.LOW_STOCK, sku_subject(variant)).get().rule.name == "Hero SKU"
 
     def test_a_channel_rule_watches_what_the_channel_may_sell(
         self, warehouse, variant, receive, channel_with, listing_for
@@ -129,7 +139,7 @@ class TestStockKinds:
         adjust(warehouse, variant, -2)  # 8 on hand, all buffer: out for the channel, not for the SKU
         services.evaluate(variant_ids=[variant.pk])
         assert active(Kind.OUT_OF_STOCK, f"listing:{listing.pk}").exists()
-        assert not active(Kind.OUT_OF_STOCK, f"variant:{variant.pk}").exists()
+        assert not active(Kind.OUT_OF_STOCK, sku_subject(variant)).exists()
 
     def test_a_disabled_rule_raises_nothing(self, warehouse, receive):
         AlertRule.objects.filter(kind=Kind.OUT_OF_STOCK).update(enabled=False)
@@ -141,7 +151,7 @@ class TestStockKinds:
         variant = VariantFactory()
         for _ in range(3):
             services.evaluate(variant_ids=[variant.pk])
-        alert = active(Kind.OUT_OF_STOCK, f"variant:{variant.pk}").get()
+        alert = active(Kind.OUT_OF_STOCK, sku_subject(variant)).get()
         assert alert.count == 3
         assert alert.last_seen > alert.first_seen
 
@@ -216,9 +226,20 @@ class TestChannelKinds:
         listing_for(channel_with(warehouse), variant)
         pricey = listing_for(channel_with(warehouse), variant, price=Decimal("12.00"))
         services.evaluate([Kind.PRICE_VARIANCE])
-        assert active(Kind.PRICE_VARIANCE, f"variant:{variant.pk}").get().context["percent"] == 20.0
+        organization = warehouse.organization_id  # the factories' channels are the test organization's
+        found = active(Kind.PRICE_VARIANCE, f"variant:{variant.pk}@organization:{organization}").get()
+        assert (found.context["percent"], found.organization_id) == (20.0, organization)
         pricey.price = Decimal("11.00")
         pricey.save()
+        services.evaluate([Kind.PRICE_VARIANCE])
+        assert not active(Kind.PRICE_VARIANCE).exists()
+
+    def test_competing_organizations_prices_are_not_a_variance(self, warehouse, variant, channel_with, listing_for):
+        """Each organization prices its own channels; another's prices are its own business."""
+        variant.price = Decimal("10.00")
+        variant.save()
+        listing_for(channel_with(warehouse), variant)
+        listing_for(channel_with(warehouse, organization=OrganizationFactory()), variant, price=Decimal("15.00"))
         services.evaluate([Kind.PRICE_VARIANCE])
         assert not active(Kind.PRICE_VARIANCE).exists()
 
