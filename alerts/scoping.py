@@ -4,7 +4,7 @@ from django.db.models import Q
 
 from alerts.models import Alert, AlertRule
 from inventory.models import StockLevel
-from inventory.scoping import channels_of, register
+from inventory.scoping import channels_of, listings_of, register
 
 #: An alert about a SKU across every warehouse (low, out of stock, reorder point, oversell attempts).
 ABOUT_SKU_ALONE = Q(
@@ -20,11 +20,15 @@ def _sku_alone_of(orgs) -> Q:
 
 
 def _alerts_seen(orgs, user) -> Q:
-    """Alerts about the organizations' warehouses, channels (their own and those drawing on their stock),
-    accounts or themselves; an alert about a SKU alone, to its owner and those who stock it."""
+    """Alerts about the organizations' warehouses, channels (their own, and the figures of those drawing on
+    their stock), listings selling their stock, accounts or themselves; an alert about a SKU alone, to
+    its owner and those who stock it."""
+    about_channel = Q(channel__isnull=False, variant__isnull=True)
+    about_listing = Q(channel__isnull=False, variant__isnull=False)
     return (
         Q(warehouse__organization__in=orgs)
-        | Q(channel__in=channels_of(orgs))
+        | (about_channel & Q(channel__in=channels_of(orgs)))
+        | (about_listing & listings_of(orgs))
         | Q(account__organization__in=orgs)
         | Q(organization__in=orgs)
         | _sku_alone_of(orgs)

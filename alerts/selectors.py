@@ -69,7 +69,9 @@ class Detection:
 def rules_by_kind() -> dict[str, list[AlertRule]]:
     """The enabled detecting rules per kind, oldest first (subscriptions left out: they detect nothing)."""
     rules: dict[str, list[AlertRule]] = {}
-    for rule in AlertRule.objects.detecting().filter(enabled=True).order_by("id"):
+    for rule in (
+        AlertRule.objects.detecting().filter(enabled=True).select_related("warehouse", "channel").order_by("id")
+    ):
         rules.setdefault(rule.kind, []).append(rule)
     return rules
 
@@ -171,7 +173,10 @@ def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] |
             Q() if variant_ids is None else Q(variant_id__in=variant_ids)
         )
 
-    for rule in (rule for rule in rules if rule.scope == Scope.CHANNEL):
+    # The channel's own organization's rules last, so that theirs decide a listing's alert (and who hears of
+    # it) where a supplier watches the same channel.
+    channel_rules = [rule for rule in rules if rule.scope == Scope.CHANNEL]
+    for rule in sorted(channel_rules, key=lambda rule: rule.organization_id == rule.channel.organization_id):
         listings = ChannelListing.objects.filter(only, channel=rule.channel_id)
         own = dict(listings.values_list("pk", f"variant__{own_field}"))
         rules_of = stock.listing_rules(listings)
@@ -246,23 +251,27 @@ def detect_ledger_mismatch(rules: list[AlertRule], variant_ids: Iterable[int] | 
 
 
 def detect_oversell_attempts(rules: list[AlertRule]) -> Detection:
+    """Refused orders per SKU, for its catalogue owner: the demand its stock could not meet, counted, not
+    shown by channel to those who merely stock the SKU too."""
     rule = rules[0]
     threshold = _threshold(rule, DEFAULT_REFUSALS)
     window = rule.window_minutes or DEFAULT_REFUSAL_WINDOW
     refusals = (
         StockRefusal.objects.filter(created_at__gte=_window(rule, DEFAULT_REFUSAL_WINDOW))
-        .values("variant_id", "variant__sku")
+        .values("variant_id", "variant__sku", "variant__product__organization_id")
         .annotate(refusals=Count("id"), channels=Count("channel", distinct=True))
         .filter(refusals__gte=threshold)
     )
     findings = [
         Finding(
-            f"variant:{row['variant_id']}",
+            f"variant:{row['variant_id']}"
+            + (f"@organization:{owner}" if (owner := row["variant__product__organization_id"]) else ""),
             f"SKU {row['variant__sku']}",
             f"{row['refusals']} orders refused for lack of stock in {window} minutes "
             f"(from {row['channels']} channel(s)).",
             rule,
             variant_id=row["variant_id"],
+            organization_id=owner,
             context={"refusals": row["refusals"], "window_minutes": window},
             count=row["refusals"],
         )
@@ -467,7 +476,7 @@ def detect_dead_letters(rules: list[AlertRule]) -> Detection:
     rule = rules[0]
     rows = (
         OutboundMessage.objects.filter(status=OutboundMessage.Status.DEAD)
-        .values("account_id", "channel_webhook_id", "channel_webhook__channel_id")
+        .values("account_id", "channel_webhook_id", "channel_webhook__channel__organization_id")
         .annotate(dead=Count("pk"), last_error=Max("last_error"))
     )
     names = {a.pk: str(a) for a in ConnectorAccount.objects.filter(pk__in={r["account_id"] for r in rows})}
@@ -481,12 +490,13 @@ def detect_dead_letters(rules: list[AlertRule]) -> Detection:
                 f"account:{row['account_id']}", names[row["account_id"]], message, rule, account_id=row["account_id"]
             )
         else:
+            # The webhook (its URL in the error) is its channel's organization's alone, not its supplier's.
             finding = Finding(
                 f"webhook:{row['channel_webhook_id']}",
                 f"Channel webhook {row['channel_webhook_id']}",
                 message,
                 rule,
-                channel_id=row["channel_webhook__channel_id"],
+                organization_id=row["channel_webhook__channel__organization_id"],
             )
         finding.count, finding.context = row["dead"], {"dead": row["dead"]}
         findings.append(finding)

@@ -93,12 +93,12 @@ def record_order(account: ConnectorAccount, order: dict):
 
     Raises UnknownSku or InsufficientStock (nothing written) when the order cannot be honoured here.
     """
-    from inventory.selectors import variants_by_sku
+    from inventory.selectors import variants_for_channel
     from reservations import services as reservations
     from reservations.exceptions import UnknownSku
 
     items = order.get("items") or []
-    variants = variants_by_sku(item.get("variant_sku") for item in items)
+    variants = variants_for_channel(account.channel, [item.get("variant_sku") for item in items])
     unknown = sorted({item.get("variant_sku") or "?" for item in items if item.get("variant_sku") not in variants})
     if unknown:
         raise UnknownSku(unknown)

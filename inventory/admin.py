@@ -45,6 +45,7 @@ from inventory.scoping import (
     CHANGE_EXPOSURE_RULES,
     is_manageable,
     listings_ruled_by,
+    listings_with_pool_seen_by,
     manageable_by,
     organization_ids,
     visible_to,
@@ -575,9 +576,9 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
 
     @staticmethod
     def shows_pool(request, obj) -> bool:
-        """The pool is the stock behind the listing: the organization's whose stock it sells (a supplier's)."""
+        """The pool is the stock behind the listing: seen by the organization whose stock it all is."""
         listings = ChannelListing.objects.all() if obj is None else ChannelListing.objects.filter(pk=obj.pk)
-        return listings_ruled_by(listings, request.user, perm=None).exists()
+        return listings_with_pool_seen_by(listings, request.user).exists()
 
     def get_list_display(self, request):
         if self.shows_pool(request, None):
@@ -585,6 +586,9 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
         return tuple(name for name in self.list_display if name != "pool")
 
     def get_fields(self, request, obj=None):
+        if obj is None and not request.user.is_superuser:
+            # Whose stock it sells is known once it exists: its rules are set then, by that organization.
+            return ("channel", "variant", "price")
         fields = ("channel", "variant", *services.EXPOSURE_RULES, *(self.computed_fields if obj else ()))
         hidden = set()
         if obj is not None and not self.shows_pool(request, obj):
@@ -595,8 +599,7 @@ class ChannelListingAdmin(ListingBulkMixin, ScopedModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            super().save_model(request, obj, form, change)
-            services.refresh_listings(listing_ids=[obj.pk], cause=ListingStateChange.Cause.RULES)
+            services.add_listing(obj, rules_given=request.user.is_superuser)
             return
         rules = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EXPOSURE_RULES}
         if rules:
@@ -623,7 +626,7 @@ class _ListingChangeList(ChangeList):
         super().get_results(request)
         page = ChannelListing.objects.filter(pk__in=[listing.pk for listing in self.result_list])
         by_id = {entry.rules.listing_id: entry for entry in selectors.listing_availability(page)}
-        pools_shown = set(listings_ruled_by(page, request.user, perm=None).values_list("pk", flat=True))
+        pools_shown = set(listings_with_pool_seen_by(page, request.user).values_list("pk", flat=True))
         for listing in self.result_list:
             listing.availability = by_id[listing.pk]
             listing.pool_shown = listing.pk in pools_shown

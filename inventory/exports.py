@@ -29,7 +29,7 @@ from django.utils import timezone
 from inventory import selectors
 from inventory.api.serializers import StockLevelOutput, StockMovementOutput
 from inventory.models import ChannelListing
-from inventory.scoping import listings_ruled_by, organization_ids
+from inventory.scoping import listings_with_pool_seen_by, organization_ids
 
 #: Rows fetched per round trip, and rows per chunk of the response.
 CHUNK_SIZE = 1000
@@ -119,7 +119,7 @@ def listing_rows(listings: QuerySet | None = None, *, viewer=None) -> Iterator[d
 
     ``channel_available`` is empty (null) for an untracked variant without a cap: no limit. For a
     ``viewer``, as the admin shows them: the price only of their own organizations' channels, the pool
-    only of listings selling their organizations' stock (``inventory.scoping``).
+    only of listings whose stock is all their organizations' (``inventory.scoping.pools_of``).
     """
     listings = ChannelListing.objects.order_by("channel__code", "variant__sku", "pk") if listings is None else listings
     own = None if viewer is None else organization_ids(viewer)
@@ -127,7 +127,7 @@ def listing_rows(listings: QuerySet | None = None, *, viewer=None) -> Iterator[d
         chunk = ChannelListing.objects.filter(pk__in=[row[0] for row in batch])
         availability = {entry.rules.listing_id: entry for entry in selectors.listing_availability(chunk)}
         pools_shown = (
-            None if viewer is None else set(listings_ruled_by(chunk, viewer, perm=None).values_list("pk", flat=True))
+            None if viewer is None else set(listings_with_pool_seen_by(chunk, viewer).values_list("pk", flat=True))
         )
         for pk, *values in batch:
             row = dict(zip(_LISTING_FIELDS[1:], values, strict=True))

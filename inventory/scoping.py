@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, OuterRef, Q
 
 from inventory.models import (
     Category,
@@ -210,26 +210,56 @@ def is_manageable(obj: models.Model, user, perm: Perm) -> bool:
     return manageable_by(type(obj), user, perm).filter(pk=obj.pk).exists()
 
 
+def stock_behind(path: str = "") -> models.QuerySet:
+    """The levels a listing sells from, its variant in its channel's warehouses: for the outer row's
+    ``variant_id`` and ``channel_id`` (a listing, an alert about one), or those at ``path`` (``listing__``)."""
+    return StockLevel.objects.filter(
+        variant=OuterRef(f"{path}variant_id"), warehouse__channel_links__channel=OuterRef(f"{path}channel_id")
+    )
+
+
+def listings_of(orgs, path: str = "") -> Q:
+    """A filter on listings (or rows about one, at ``path``): those of the organizations' channels, and
+    those selling their stock; not a reseller's own products on a channel that also draws on them."""
+    return Q(**{f"{path}channel__organization__in": orgs}) | Exists(
+        stock_behind(path).filter(warehouse__organization__in=orgs)
+    )
+
+
 def stock_owners_of(orgs) -> Q:
-    """A filter on listings: those whose stock is the organizations' to share out. A channel selling
-    another organization's stock has its exposure rules set, and its pool seen, by that organization
-    (the supplier), not by its own (a reseller adding a warehouse of its own changes nothing); a channel
-    drawing only on its own organization's warehouses, by its own."""
-    other_organizations_stock = ChannelWarehouse.objects.exclude(warehouse__organization=F("channel__organization"))
-    supplied = other_organizations_stock.filter(warehouse__organization__in=orgs).values("channel_id")
-    sells_others_stock = other_organizations_stock.values("channel_id")
-    return Q(channel__in=supplied) | (Q(channel__organization__in=orgs) & ~Q(channel__in=sells_others_stock))
+    """A filter on listings: those whose stock is the organizations' to share out. A listing sells its
+    variant from its channel's warehouses; where another organization's warehouse holds it, that
+    organization (the supplier) sets its exposure rules, not the channel's own (a reseller adding a
+    warehouse of its own gains nothing over the supplier's stock); where only the channel's own
+    organization's warehouses hold it, or none yet, its own does."""
+    others = stock_behind().exclude(warehouse__organization=OuterRef("channel__organization_id"))
+    return Exists(others.filter(warehouse__organization__in=orgs)) | (
+        Q(channel__organization__in=orgs) & ~Exists(others)
+    )
+
+
+def pools_of(orgs) -> Q:
+    """A filter on listings: those whose pool (the stock behind them) the organizations may see: they set
+    their rules, and every unit behind them is theirs."""
+    return stock_owners_of(orgs) & ~Exists(stock_behind().exclude(warehouse__organization__in=orgs))
 
 
 def listings_ruled_by(queryset, user, perm: Perm = CHANGE_EXPOSURE_RULES):
-    """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user`` may set where their
-    role holds ``perm`` (with ``None``: whose pool, the stock behind them, they see): the stock is the
-    supplier's, so is the share of it a reseller's channel may sell; the reseller sees its rules but
-    does not change them."""
+    """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user`` may set, where their
+    role holds ``perm``: the stock is the supplier's, so is the share of it a reseller's channel may
+    sell; the reseller sees its rules but does not change them (``stock_owners_of``)."""
     orgs = organization_ids(user, perm)
     if orgs is None:
         return queryset
     return visible_to(queryset, user).filter(stock_owners_of(orgs))
+
+
+def listings_with_pool_seen_by(queryset, user):
+    """Listings whose pool ``user`` sees (``pools_of``)."""
+    orgs = organization_ids(user)
+    if orgs is None:
+        return queryset
+    return visible_to(queryset, user).filter(pools_of(orgs))
 
 
 # --- Building blocks the apps' rules share --------------------------------------------------------
@@ -301,11 +331,9 @@ register(
 # A listing is its channel's organization's (its price, whether it exists); the exposure rules of one
 # selling another organization's stock are that organization's to set (``listings_ruled_by``).
 register(
-    ChannelListing,
-    lambda orgs, user: Q(channel__in=channels_of(orgs)),
-    manage=lambda orgs, user: Q(channel__organization__in=orgs),
+    ChannelListing, lambda orgs, user: listings_of(orgs), manage=lambda orgs, user: Q(channel__organization__in=orgs)
 )
-register(ListingStateChange, lambda orgs, user: Q(listing__channel__in=channels_of(orgs)))
+register(ListingStateChange, lambda orgs, user: listings_of(orgs, "listing__"))
 register(
     get_user_model(),
     lambda orgs, user: (

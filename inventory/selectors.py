@@ -16,6 +16,7 @@ from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum,
 from django.db.models.functions import Coalesce
 
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
+from inventory.scoping import visible_to_organizations
 
 
 @dataclass(frozen=True)
@@ -128,10 +129,32 @@ class ChannelAvailability:
     unknown_skus: list[str]
 
 
+def _catalogue_of_channel(channel: Channel, skus) -> QuerySet:
+    """The variants of ``skus`` the channel's organization knows of (owns, stocks, lists or could list):
+    to a channel, another organization's SKU is as unknown as one that does not exist."""
+    return visible_to_organizations(Variant.objects.filter(sku__in=set(skus)), [channel.organization_id])
+
+
+def variants_for_channel(channel: Channel, skus) -> dict[str, Variant]:
+    """The variants a channel's request names, by SKU: those it lists, and those its organization knows of."""
+    found = variants_by_sku(skus)
+    listed = set(
+        ChannelListing.objects.filter(channel=channel, variant__in=list(found.values())).values_list(
+            "variant_id", flat=True
+        )
+    )
+    unlisted = [sku for sku, variant in found.items() if variant.pk not in listed]
+    if unlisted:
+        known = set(_catalogue_of_channel(channel, unlisted).values_list("sku", flat=True))
+        found = {sku: variant for sku, variant in found.items() if variant.pk in listed or sku in known}
+    return found
+
+
 def channel_availability(channel: Channel, skus: list[str]) -> ChannelAvailability:
     """What ``channel`` may sell of each SKU, in a constant number of queries however many SKUs.
 
-    A known SKU without a listing on the channel is reported unlisted with nothing to sell.
+    A SKU its organization knows of but the channel does not list is reported unlisted with nothing to
+    sell; any other is unknown.
     """
     wanted = list(dict.fromkeys(skus))
     found = {
@@ -146,11 +169,20 @@ def channel_availability(channel: Channel, skus: list[str]) -> ChannelAvailabili
     }
     missing = [sku for sku in wanted if sku not in found]
     if missing:
-        for sku, vid in Variant.objects.filter(sku__in=missing).values_list("sku", "id"):
+        for sku, vid in _catalogue_of_channel(channel, missing).values_list("sku", "id"):
             found[sku] = SkuAvailability(sku=sku, variant_id=vid, listed=False, available=0, sellable=False)
     return ChannelAvailability(
         items=[found[sku] for sku in wanted if sku in found],
         unknown_skus=[sku for sku in wanted if sku not in found],
+    )
+
+
+def sells_other_organizations_stock(channel: Channel, variant: Variant) -> bool:
+    """Whether a warehouse of another organization than the channel's, feeding it, holds the SKU."""
+    return (
+        StockLevel.objects.filter(variant=variant, warehouse__channel_links__channel=channel)
+        .exclude(warehouse__organization=channel.organization_id)
+        .exists()
     )
 
 

@@ -359,6 +359,23 @@ def release_holds(holds: Iterable[Hold]) -> None:
 
 
 @stock_transaction
+def add_listing(listing: ChannelListing, *, rules_given: bool) -> ChannelListing:
+    """Save a new listing and work out whether it is sellable.
+
+    Unless its adder may set its exposure rules (``rules_given``), a listing of a SKU that another
+    organization's warehouse feeding the channel holds starts disabled: that organization (the supplier)
+    decides when its stock goes on sale there, and a reseller removing a listing and adding it again
+    does not shed the supplier's rules.
+    """
+    if not rules_given and selectors.sells_other_organizations_stock(listing.channel, listing.variant):
+        listing.enabled = False
+    listing.full_clean()
+    listing.save()
+    refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
+    return listing
+
+
+@stock_transaction
 def update_listing_rules(listing: ChannelListing, **rules) -> ChannelListing:
     """Change a listing's exposure rules (buffer, allocation_percent, max_quantity, enabled, price)."""
     unknown = set(rules) - set(EXPOSURE_RULES)

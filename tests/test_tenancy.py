@@ -18,13 +18,14 @@ from decimal import Decimal
 import pytest
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
+from rest_framework.test import APIClient
 
 from alerts import notifications
 from alerts import services as alert_services
 from alerts.models import Alert, AlertRule
 from alerts.models import Kind as AlertKind
 from config.dashboard import dashboard
-from connectors.models import SyncConflict, SyncJob
+from connectors.models import ChannelWebhook, OutboundMessage, SyncConflict, SyncJob
 from connectors.sync import RemoteItem, upsert_items
 from inventory import services
 from inventory.imports import plan_stock_import, read_stock_file
@@ -37,7 +38,7 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
-from inventory.scoping import listings_ruled_by, manageable_by, visible_to
+from inventory.scoping import listings_ruled_by, listings_with_pool_seen_by, manageable_by, visible_to
 from reservations import services as reservations
 from reservations.models import ChannelActivity, ChannelApiKey, Reservation, StockRefusal
 from tests.factories import (
@@ -50,6 +51,7 @@ from tests.factories import (
     ChannelWebhookFactory,
     ConnectorAccountFactory,
     OrganizationFactory,
+    OutboundMessageFactory,
     SyncJobFactory,
     UserFactory,
     VariantFactory,
@@ -873,3 +875,119 @@ def test_an_alert_does_not_name_another_organizations_rule(client, worlds):
     assert "pvs1" not in page
     client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
     assert "pvs1 watch on the reseller" in client.get(_admin_url(Alert, "change", alert.pk)).content.decode()
+
+
+# --- Found by the second review ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def resellers_own_product(worlds, receive):
+    """Reseller 1a stocks a product of its own in a warehouse of its own, which its store also draws on."""
+    reseller = worlds.orgs["r1a"]
+    channel = reseller.objects[0][0]
+    backroom = WarehouseFactory(organization=reseller.organization, code="pvr1a-backroom")
+    ChannelWarehouseFactory(channel=channel, warehouse=backroom, priority=1)
+    variant = VariantFactory(sku="pvr1a-own-sku", product__organization=reseller.organization)
+    receive(backroom, variant, 30)
+    return ChannelListingFactory(channel=channel, variant=variant)
+
+
+def test_the_supplier_neither_rules_nor_sees_a_resellers_own_stock(client, worlds, resellers_own_product):
+    own = resellers_own_product
+    supplied = ChannelListing.objects.get(channel=own.channel, variant__sku="cat1-sku")
+    client.force_login(_staff(worlds.orgs["s1"], Membership.Role.MANAGER))
+    _change_rules(client, own, enabled="off", buffer="30")
+    own.refresh_from_db()
+    assert (own.enabled, own.buffer) == (True, 0)
+    client.get(_admin_url(ChannelListing, "change", supplied.pk))  # the supplier's listing: its to rule
+    rows = json.loads(b"".join(client.get(_admin_url(ChannelListing, "export", "json")).streaming_content))
+    pools = {(row["channel"], row["sku"]): row["pool"] for row in rows["results"]}
+    assert pools[("mkr1a-store", "cat1-sku")] == 44
+    assert ("mkr1a-store", "pvr1a-own-sku") not in pools  # another organization's SKU: not even listed to it
+
+    reseller = _staff(worlds.orgs["r1a"], Membership.Role.MANAGER)
+    client.force_login(reseller)
+    _change_rules(client, own, buffer="2")
+    own.refresh_from_db()
+    assert own.buffer == 2
+    assert listings_with_pool_seen_by(ChannelListing.objects.filter(pk=own.pk), reseller).exists()
+    assert not listings_with_pool_seen_by(ChannelListing.objects.filter(pk=supplied.pk), reseller).exists()
+
+
+def test_a_listing_of_the_suppliers_stock_added_again_waits_for_the_supplier(client, worlds):
+    listing = ChannelListing.objects.get(channel__code="mkr1a-store")
+    ChannelListing.objects.filter(pk=listing.pk).update(enabled=False, max_quantity=0)  # the supplier's rules
+    client.force_login(_staff(worlds.orgs["r1a"], Membership.Role.ADMINISTRATOR))
+    assert client.post(_admin_url(ChannelListing, "delete", listing.pk), {"post": "yes"}).status_code == 302
+    add = client.get(_admin_url(ChannelListing, "add"))
+    assert set(add.context["adminform"].form.fields) == {"channel", "variant", "price"}
+    response = client.post(
+        _admin_url(ChannelListing, "add"),
+        {
+            "channel": listing.channel_id,
+            "variant": listing.variant_id,
+            "enabled": "on",
+            "buffer": "0",
+            **_no_inline_rows(add),
+        },
+    )
+    assert response.status_code == 302
+    again = ChannelListing.objects.get(channel=listing.channel_id, variant=listing.variant_id)
+    assert (again.enabled, again.is_sellable) == (False, False)
+
+
+def test_a_channel_webhooks_dead_letters_are_its_organizations_alone(worlds):
+    webhook = ChannelWebhook.objects.get(channel__code="mkr1a-store")
+    OutboundMessageFactory(
+        account=None,
+        channel_webhook=webhook,
+        kind=OutboundMessage.Kind.CHANNEL_EVENT,
+        status=OutboundMessage.Status.DEAD,
+        last_error="https://pvr1a.example/events answered 500",
+    )
+    alert_services.evaluate([AlertKind.DEAD_LETTER])
+    alert = Alert.objects.get(kind=AlertKind.DEAD_LETTER)
+    assert visible_to(Alert, _staff(worlds.orgs["r1a"], Membership.Role.CLERK)).filter(pk=alert.pk).exists()
+    assert not visible_to(Alert, _staff(worlds.orgs["s1"], Membership.Role.MANAGER)).filter(pk=alert.pk).exists()
+
+
+def test_a_channel_key_knows_no_other_organizations_sku_and_plants_no_refusals(worlds):
+    key = ChannelApiKeyFactory(channel=worlds.orgs["r2a"].objects[0][0])
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {key.plain_key}")
+    body = api.get("/api/v1/availability/", {"sku": ["pvs1-unstocked", "cat1-sku", "cat2-sku"]}).json()
+    assert body["unknown_skus"] == ["pvs1-unstocked", "cat1-sku"]
+    assert [item["sku"] for item in body["items"]] == ["cat2-sku"]
+    refusals = StockRefusal.objects.count()
+    response = api.post(
+        "/api/v1/reservations/",
+        {"order_ref": "probe-1", "items": [{"sku": "cat1-sku", "quantity": 1}]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="probe-1",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_sku"
+    assert StockRefusal.objects.count() == refusals
+
+
+def test_the_channels_own_rule_decides_its_listings_alert(worlds):
+    channel = worlds.orgs["r1a"].objects[0][0]
+    Variant.objects.filter(sku="cat1-sku").update(low_stock_threshold=1000)
+    supplier_rule = AlertRule.objects.create(
+        name="s1 on the store",
+        organization=worlds.orgs["s1"].organization,
+        kind=AlertKind.LOW_STOCK,
+        scope="channel",
+        channel=channel,
+        throttle_minutes=100000,
+    )
+    own_rule = AlertRule.objects.create(
+        name="r1a on its store",
+        organization=worlds.orgs["r1a"].organization,
+        kind=AlertKind.LOW_STOCK,
+        scope="channel",
+        channel=channel,
+    )
+    alert_services.evaluate([AlertKind.LOW_STOCK])
+    assert Alert.objects.get(kind=AlertKind.LOW_STOCK, channel=channel).rule == own_rule
+    assert supplier_rule.pk < own_rule.pk

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.exceptions import InvalidInput
-from inventory.selectors import channel_availability, variants_by_sku
+from inventory.selectors import channel_availability, variants_for_channel
 from reservations import idempotency, services
 from reservations.api.authentication import ChannelApiKeyAuthentication, ChannelKeyThrottle, IsChannelClient
 from reservations.api.serializers import (
@@ -108,8 +108,8 @@ class ChannelAPIView(APIView):
             idempotency.complete(claim, response.status_code, response.data)
 
 
-def _line_requests(items: list[dict]) -> list[services.LineRequest]:
-    variants = variants_by_sku(item["sku"] for item in items)
+def _line_requests(channel, items: list[dict]) -> list[services.LineRequest]:
+    variants = variants_for_channel(channel, [item["sku"] for item in items])
     unknown = sorted({item["sku"] for item in items if item["sku"] not in variants})
     if unknown:
         raise UnknownSku(unknown)
@@ -137,7 +137,8 @@ def _reservation_response(channel, reservation_id, status_code=status.HTTP_200_O
     responses={200: AvailabilityOutput, 400: _error("`invalid`: no SKU, or too many"), 401: UNAUTHORIZED},
 )
 class AvailabilityView(ChannelAPIView):
-    """What this channel may sell of each SKU now; unknown SKUs are listed apart."""
+    """What this channel may sell of each SKU now; SKUs unknown to its organization (another organization's
+    among them) are listed apart."""
 
     def get(self, request):
         skus = [sku for sku in request.query_params.getlist("sku") if sku]
@@ -207,7 +208,7 @@ class PosSaleView(ChannelAPIView):
         reservation, created = services.record_pos_sale(
             channel=self.channel,
             sale_id=data["sale_id"],
-            lines=_line_requests(data["items"]),
+            lines=_line_requests(self.channel, data["items"]),
             invoice_number=data["invoice_number"],
             customer_name=data["customer_name"],
         )
@@ -237,7 +238,7 @@ class ReservationCreateView(ChannelAPIView):
         reservation, created = services.reserve(
             channel=self.channel,
             order_ref=data["order_ref"],
-            lines=_line_requests(data["items"]),
+            lines=_line_requests(self.channel, data["items"]),
             ttl_seconds=data.get("ttl_seconds"),
         )
         return _reservation_response(
