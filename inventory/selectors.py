@@ -12,7 +12,7 @@ locked rows themselves), so it costs the same two queries for one SKU or a thous
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
@@ -136,17 +136,14 @@ def _catalogue_of_channel(channel: Channel, skus) -> QuerySet:
 
 
 def variants_for_channel(channel: Channel, skus) -> dict[str, Variant]:
-    """The variants a channel's request names, by SKU: those it lists, and those its organization knows of."""
-    found = variants_by_sku(skus)
-    listed = set(
-        ChannelListing.objects.filter(channel=channel, variant__in=list(found.values())).values_list(
-            "variant_id", flat=True
-        )
-    )
-    unlisted = [sku for sku, variant in found.items() if variant.pk not in listed]
+    """The variants a channel's request names, by SKU: those it lists (one query, as the reserve path's
+    lookup always was), and those its organization knows of (one more, only for SKUs it does not list)."""
+    listed = Exists(ChannelListing.objects.filter(channel=channel, variant=OuterRef("pk")))
+    found = {variant.sku: variant for variant in Variant.objects.filter(sku__in=set(skus)).annotate(listed=listed)}
+    unlisted = [sku for sku, variant in found.items() if not variant.listed]
     if unlisted:
         known = set(_catalogue_of_channel(channel, unlisted).values_list("sku", flat=True))
-        found = {sku: variant for sku, variant in found.items() if variant.pk in listed or sku in known}
+        found = {sku: variant for sku, variant in found.items() if variant.listed or sku in known}
     return found
 
 
