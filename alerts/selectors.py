@@ -55,6 +55,11 @@ class Finding:
     count: int | None = None
 
 
+def sku_subject(variant_id: int, organization_id: int | None) -> str:
+    """A SKU's alert subject, for one organization's stock, channels or catalogue (none: the platform's)."""
+    return f"variant:{variant_id}" + (f"@organization:{organization_id}" if organization_id else "")
+
+
 #: "Every active alert of the kind" (an empty Q would vanish when OR-ed with another).
 EVERYTHING = Q(pk__isnull=False)
 
@@ -138,7 +143,7 @@ def detect_stock(kind: str, rules: list[AlertRule], variant_ids: Iterable[int] |
             if message:
                 findings.append(
                     Finding(
-                        f"variant:{variant_id}" + (f"@organization:{organization_id}" if organization_id else ""),
+                        sku_subject(variant_id, organization_id),
                         f"SKU {sku}" + (f" at {names[organization_id]}" if organization_id else ""),
                         message,
                         rule,
@@ -264,14 +269,13 @@ def detect_oversell_attempts(rules: list[AlertRule]) -> Detection:
     )
     findings = [
         Finding(
-            f"variant:{row['variant_id']}"
-            + (f"@organization:{owner}" if (owner := row["variant__product__organization_id"]) else ""),
+            sku_subject(row["variant_id"], row["variant__product__organization_id"]),
             f"SKU {row['variant__sku']}",
             f"{row['refusals']} orders refused for lack of stock in {window} minutes "
             f"(from {row['channels']} channel(s)).",
             rule,
             variant_id=row["variant_id"],
-            organization_id=owner,
+            organization_id=row["variant__product__organization_id"],
             context={"refusals": row["refusals"], "window_minutes": window},
             count=row["refusals"],
         )
@@ -326,7 +330,7 @@ def detect_price_variance(rules: list[AlertRule]) -> Detection:
         if spread > tolerance:
             findings.append(
                 Finding(
-                    f"variant:{row['variant_id']}@organization:{row['channel__organization_id']}",
+                    sku_subject(row["variant_id"], row["channel__organization_id"]),
                     f"SKU {row['variant__sku']} on {row['channel__organization__name']}'s channels",
                     f"Channel prices range from {row['low']} to {row['high']} "
                     f"({spread:.0f}%; tolerance {tolerance:g}%).",

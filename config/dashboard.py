@@ -42,7 +42,7 @@ from config import charts
 from connectors.admin import sync_progress_widget
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncJob
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
-from inventory.scoping import counted_for, organization_ids, visible_to
+from inventory.scoping import counted_for, organization_ids, view_permission, visible_to
 from inventory.selectors import listing_availability
 from reservations.models import Reservation, ReservationLine, StockRefusal
 
@@ -59,8 +59,7 @@ OK, WARN, BAD = "ok", "warn", "bad"
 def _seen(queryset, user):
     """The rows ``user`` sees where their role may view the model (a clerk at one organization sees no
     partner accounts there, whatever their role at another)."""
-    opts = queryset.model._meta
-    return visible_to(queryset, user, f"{opts.app_label}.view_{opts.model_name}")
+    return visible_to(queryset, user, view_permission(queryset.model))
 
 
 @dataclass(frozen=True)

@@ -244,22 +244,21 @@ def pools_of(orgs) -> Q:
     return stock_owners_of(orgs) & ~Exists(stock_behind().exclude(warehouse__organization__in=orgs))
 
 
+def _listings_by(queryset, user, perm: Perm, rule: Callable[[frozenset[int]], Q]):
+    orgs = organization_ids(user, perm)
+    return queryset if orgs is None else visible_to(queryset, user).filter(rule(orgs))
+
+
 def listings_ruled_by(queryset, user, perm: Perm = CHANGE_EXPOSURE_RULES):
     """Listings whose exposure rules (buffer, allocation, cap, enable switch) ``user`` may set, where their
     role holds ``perm``: the stock is the supplier's, so is the share of it a reseller's channel may
     sell; the reseller sees its rules but does not change them (``stock_owners_of``)."""
-    orgs = organization_ids(user, perm)
-    if orgs is None:
-        return queryset
-    return visible_to(queryset, user).filter(stock_owners_of(orgs))
+    return _listings_by(queryset, user, perm, stock_owners_of)
 
 
 def listings_with_pool_seen_by(queryset, user):
     """Listings whose pool ``user`` sees (``pools_of``)."""
-    orgs = organization_ids(user)
-    if orgs is None:
-        return queryset
-    return visible_to(queryset, user).filter(pools_of(orgs))
+    return _listings_by(queryset, user, None, pools_of)
 
 
 # --- Building blocks the apps' rules share --------------------------------------------------------
@@ -281,6 +280,10 @@ def catalogue_of(orgs) -> Q:
     return Q(product__organization__in=orgs) | Q(pk__in=stocked) | Q(pk__in=listed)
 
 
+def view_permission(model: type[models.Model]) -> str:
+    return f"{model._meta.app_label}.view_{model._meta.model_name}"
+
+
 class VisibleQuerysetMixin:
     """For DRF generic views: ``get_queryset`` narrowed to what the request's user may see with the
     view's ``scope_permission`` (the model's view permission when unset)."""
@@ -289,8 +292,7 @@ class VisibleQuerysetMixin:
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        perm = self.scope_permission or f"{queryset.model._meta.app_label}.view_{queryset.model._meta.model_name}"
-        return visible_to(queryset, self.request.user, perm)
+        return visible_to(queryset, self.request.user, self.scope_permission or view_permission(queryset.model))
 
 
 # --- The inventory's rules --------------------------------------------------------------------------

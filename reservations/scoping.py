@@ -5,10 +5,9 @@ reference, customer, invoice and prices. The supplier whose stock another organi
 draws on sees only figures of them (``counted``): units held and sold on its stock, requests refused.
 """
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 
-from inventory.models import StockLevel
-from inventory.scoping import channels_of, register
+from inventory.scoping import channels_of, listings_of, register
 from reservations.models import (
     ChannelActivity,
     ChannelApiKey,
@@ -23,11 +22,7 @@ def _own_channel(path: str):
     return lambda orgs, user: Q(**{f"{path}__organization__in": orgs})
 
 
-register(
-    Reservation,
-    _own_channel("channel"),
-    counted=lambda orgs, user: Q(channel__organization__in=orgs) | Q(lines__warehouse__organization__in=orgs),
-)
+register(Reservation, _own_channel("channel"))
 register(
     ReservationLine,
     _own_channel("reservation__channel"),
@@ -35,18 +30,9 @@ register(
 )
 
 
-def _refused_on_stock_of(orgs, user) -> Q:
-    """A refusal counts for its channel's organization, and for those whose warehouses feeding that channel
-    hold the SKU asked for (a reseller's request for its own product is not its supplier's figure)."""
-    stocked = StockLevel.objects.filter(
-        variant=OuterRef("variant_id"),
-        warehouse__channel_links__channel=OuterRef("channel_id"),
-        warehouse__organization__in=orgs,
-    )
-    return Q(channel__organization__in=orgs) | Exists(stocked)
-
-
-register(StockRefusal, _own_channel("channel"), counted=_refused_on_stock_of)
+# A refusal counts for its channel's organization and for those whose stock is behind the SKU the channel
+# asked for (a reseller's request for its own product is not its supplier's figure).
+register(StockRefusal, _own_channel("channel"), counted=lambda orgs, user: listings_of(orgs))
 register(ChannelActivity, lambda orgs, user: Q(pk__in=channels_of(orgs)))
 # A channel's keys and the requests it sent are its own organization's only.
 register(ChannelApiKey, _own_channel("channel"))

@@ -41,6 +41,7 @@ from inventory.models import (
 from inventory.scoping import listings_ruled_by, listings_with_pool_seen_by, manageable_by, visible_to
 from reservations import services as reservations
 from reservations.models import ChannelActivity, ChannelApiKey, Reservation, StockRefusal
+from reservations.selectors import channel_figures
 from tests.factories import (
     AlertFactory,
     AlertRuleFactory,
@@ -991,3 +992,14 @@ def test_the_channels_own_rule_decides_its_listings_alert(worlds):
     alert_services.evaluate([AlertKind.LOW_STOCK])
     assert Alert.objects.get(kind=AlertKind.LOW_STOCK, channel=channel).rule == own_rule
     assert supplier_rule.pk < own_rule.pk
+
+
+def test_a_refusal_for_a_resellers_own_product_is_not_its_suppliers_figure(worlds, resellers_own_product):
+    own = resellers_own_product
+    StockRefusal.objects.create(
+        channel=own.channel, variant=own.variant, order_ref="pvr1a-own-refused", requested=99, available=30
+    )
+    supplier = _staff(worlds.orgs["s1"], Membership.Role.MANAGER)
+    reseller = _staff(worlds.orgs["r1a"], Membership.Role.MANAGER)
+    assert channel_figures([own.channel_id], supplier)[own.channel_id].refused == 1  # for cat1-sku only
+    assert channel_figures([own.channel_id], reseller)[own.channel_id].refused == 2
