@@ -42,6 +42,15 @@ def exception_handler(exc, context):
 
     from rest_framework.views import exception_handler as drf_exception_handler  # views import this module
 
+    if isinstance(exc, exceptions.NotAuthenticated) and _sent_channel_key(context.get("request")):
+        return Response(
+            error_body(
+                "channel_key_not_accepted",
+                "This is a channel API key: it opens the channel API (availability, POS, reservations). "
+                "Staff endpoints take a staff user's session or 'Authorization: Token <key>'.",
+            ),
+            status=status.HTTP_403_FORBIDDEN,
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -53,6 +62,13 @@ def exception_handler(exc, context):
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         response.status_code = status.HTTP_401_UNAUTHORIZED
     return response
+
+
+def _sent_channel_key(request) -> bool:
+    """The client authenticated the way channel clients do, at an endpoint that does not take it."""
+    if request is None:
+        return False
+    return request.headers.get("Authorization", "").split(" ", 1)[0].lower() == "api-key"
 
 
 class StandardPagination(PageNumberPagination):

@@ -16,7 +16,6 @@ import json
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.utils import timezone
@@ -52,8 +51,6 @@ def receive(request, account_id: int):
     account = ConnectorAccount.objects.filter(pk=account_id, enabled=True).first()
     if account is None:
         return _error(404, "not_found", "No such connector account.")
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BYTES:
-        return _error(413, "too_large", f"Webhook bodies are limited to {settings.WEBHOOK_MAX_BYTES} bytes.")
     body = request.body
     refusal = authenticate(account, request, body)
     if refusal:
