@@ -1,4 +1,10 @@
-"""GET /health/: the database, the broker and the Celery heartbeats, for ops probes."""
+"""GET /health/: the database, the broker and the Celery heartbeats, for ops probes.
+
+``status`` is ``ok`` only when every component is. Without the database or the broker nothing
+can be served or queued: 503, so a load balancer takes the node out. A stale worker or beat
+heartbeat is ``degraded`` with 200: the web node still serves reads and holds, and taking it out
+of the balancer would not bring the worker back.
+"""
 
 import time
 
@@ -47,13 +53,16 @@ def _heartbeat(process: str) -> dict:
 
 
 def health(request):
-    """200 while the database answers (the app can serve), else 503; the rest is reported."""
-    database = _check_database()
-    body = {
-        "status": "ok" if database["ok"] else "unavailable",
-        "database": database,
+    components = {
+        "database": _check_database(),
         "broker": _check_broker(),
         "worker": _heartbeat(heartbeats.WORKER),
         "beat": _heartbeat(heartbeats.BEAT),
     }
-    return JsonResponse(body, status=200 if database["ok"] else 503)
+    if not (components["database"]["ok"] and components["broker"]["ok"]):
+        status = "unavailable"
+    elif not all(component["ok"] for component in components.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return JsonResponse({"status": status, **components}, status=503 if status == "unavailable" else 200)

@@ -1,6 +1,10 @@
+from datetime import timedelta
+
 import pytest
+from celery.signals import worker_ready
 from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 from config import heartbeats
 from config.beat import HeartbeatDatabaseScheduler
@@ -25,18 +29,41 @@ def test_healthy_database_answers_200_with_broker_and_heartbeats(client):
     assert body["beat"]["ok"] is True
 
 
-def test_missing_heartbeats_are_reported_but_do_not_fail_the_probe(client):
-    body = client.get("/health/").json()
+def test_missing_heartbeats_are_degraded_but_keep_the_node_in_the_balancer(client):
+    response = client.get("/health/")
 
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
     assert body["worker"] == {"ok": False, "age_seconds": None}
     assert body["beat"] == {"ok": False, "age_seconds": None}
 
 
-def test_stale_heartbeat_is_not_ok(client, settings):
-    settings.HEARTBEAT_STALE_SECONDS = 0
+@pytest.mark.parametrize("stale", [heartbeats.WORKER, heartbeats.BEAT])
+def test_one_stale_heartbeat_makes_the_whole_status_degraded(client, settings, monkeypatch, stale):
+    settings.HEARTBEAT_STALE_SECONDS = 60
     heartbeats.record(heartbeats.WORKER)
+    heartbeats.record(heartbeats.BEAT)
+    a_minute_ago = timezone.now() - timedelta(seconds=61)
+    with monkeypatch.context() as clock:
+        clock.setattr(heartbeats.timezone, "now", lambda: a_minute_ago)
+        heartbeats.record(stale)
 
-    assert client.get("/health/").json()["worker"]["ok"] is False
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body[stale]["ok"] is False
+    fresh = heartbeats.BEAT if stale == heartbeats.WORKER else heartbeats.WORKER
+    assert body[fresh]["ok"] is True
+
+
+def test_a_worker_marks_its_heartbeat_as_soon_as_it_is_ready(client):
+    worker_ready.send(sender=None)
+    heartbeats.record(heartbeats.BEAT)
+
+    assert client.get("/health/").json()["status"] == "ok"
 
 
 def test_database_down_answers_503(client, monkeypatch):
@@ -54,11 +81,16 @@ def test_database_down_answers_503(client, monkeypatch):
     assert "connection refused" in body["database"]["error"]
 
 
-def test_unreachable_broker_is_reported(client, settings):
+def test_unreachable_broker_answers_503(client, settings):
+    record_worker_heartbeat_task()
+    heartbeats.record(heartbeats.BEAT)
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
 
-    body = client.get("/health/").json()
+    response = client.get("/health/")
 
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
     assert body["broker"]["ok"] is False
     assert body["database"]["ok"] is True
 
