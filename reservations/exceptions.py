@@ -27,6 +27,13 @@ class OrderRefConflict(DomainError):
     http_status = 409
 
 
+class SaleIdConflict(DomainError):
+    """The POS sale id is taken by another sale (other items, prices or tax) or by a checkout hold."""
+
+    code = "sale_id_conflict"
+    http_status = 409
+
+
 class UnknownSku(DomainError):
     code = "unknown_sku"
     http_status = 400

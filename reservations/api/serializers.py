@@ -20,7 +20,13 @@ class ReserveItemInput(serializers.Serializer):
 
 
 class ReservationInput(serializers.Serializer):
-    order_ref = serializers.CharField(max_length=128, help_text="Your order reference; unique per channel.")
+    order_ref = serializers.CharField(
+        max_length=128,
+        help_text="Your order reference, naming one hold on this channel for good. Sending it again with the same "
+        "items returns that hold as it now is (also once released, expired or confirmed: check `status`); with "
+        "other items it is 409 `order_ref_conflict`. To hold stock again after a release or an expiry, send a new "
+        "reference (e.g. your order number with the attempt: `1001-2`).",
+    )
     items = ReserveItemInput(many=True, allow_empty=False, max_length=MAX_LINES)
     ttl_seconds = StrictIntegerField(
         required=False, min_value=30, max_value=24 * 3600, help_text="Hold time; the channel's default if absent."
@@ -47,13 +53,26 @@ class PosCheckOutput(serializers.Serializer):
 class PosSaleItemInput(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
     quantity = QuantityField()
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, help_text="Unit price.")
-    tax = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False, default=None)
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, help_text="Unit price charged, before tax."
+    )
+    tax = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        default=None,
+        help_text="Tax charged on the whole line (all its units), as on the receipt.",
+    )
 
 
 class PosSaleInput(serializers.Serializer):
     sale_id = serializers.CharField(
-        max_length=128, help_text="The terminal's sale id; a repeat returns the first sale."
+        max_length=128,
+        help_text="The terminal's sale id, recording the sale exactly once: sending it again with the same items, "
+        "prices and tax returns the first sale (200); with anything else it is 409 `sale_id_conflict` and changes "
+        "nothing. It and `invoice_number` are carried to the warehouse's system of record (Cin7 "
+        "`CustomerReference` and note, Zoho `reference_number` and notes) so the sale can be found there.",
     )
     invoice_number = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
     customer_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)

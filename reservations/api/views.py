@@ -193,9 +193,16 @@ class PosCheckView(ChannelAPIView):
     parameters=[IDEMPOTENCY_KEY],
     responses={
         201: ReservationOutput,
-        200: OpenApiResponse(ReservationOutput, description="A repeat of a known sale_id: the first sale"),
+        200: OpenApiResponse(
+            ReservationOutput, description="A repeat of a known sale_id (same items, prices and tax): the first sale"
+        ),
         400: _error("`invalid` or `unknown_sku`"),
         **HOLDING_ERRORS,
+        409: _error(
+            "`insufficient_stock` (details: sku, requested, available per short SKU), `sale_id_conflict` (the "
+            "sale_id is taken by a sale of other items, prices or tax, or by a checkout hold; nothing changed) or "
+            "`idempotency_key_in_flight`"
+        ),
     },
 )
 class PosSaleView(ChannelAPIView):

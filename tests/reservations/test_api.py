@@ -298,6 +298,16 @@ class TestPosSales:
         assert first.json()["items"][0]["unit_price"] == "14.99"
         assert StockLevel.objects.get().on_hand == 8
 
+    def test_a_repeat_with_other_items_is_409_sale_id_conflict_and_changes_nothing(self, client):
+        client.post("/api/v1/pos/sales/", self.SALE, format="json")
+        other = {**self.SALE, "items": [{"sku": "TOMB45-001", "quantity": 3, "price": "14.99", "tax": "1.80"}]}
+
+        error = assert_error(client.post("/api/v1/pos/sales/", other, format="json"), 409, "sale_id_conflict")
+
+        assert error["details"]["sale_id"] == "S-1"
+        assert Reservation.objects.count() == 1
+        assert StockLevel.objects.get().on_hand == 8
+
     def test_bad_price_is_400(self, client):
         sale = {**self.SALE, "items": [{"sku": "TOMB45-001", "quantity": 1, "price": "-1"}]}
 
@@ -312,4 +322,9 @@ def test_schema_documents_the_channel_api_and_its_security_scheme(client):
     assert {"201", "400", "409", "422"} <= set(reserve_op["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in reserve_op["parameters"])
     assert "410" in schema["paths"]["/api/v1/reservations/{reservation_id}/confirm/"]["post"]["responses"]
+    sale_op = schema["paths"]["/api/v1/pos/sales/"]["post"]
+    assert "sale_id_conflict" in sale_op["responses"]["409"]["description"]
+    inputs = schema["components"]["schemas"]
+    assert "sale_id_conflict" in inputs["PosSaleInput"]["properties"]["sale_id"]["description"]
+    assert "after a release" in inputs["ReservationInput"]["properties"]["order_ref"]["description"]
     assert APIClient().get("/api/docs/").status_code == 200

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -9,7 +10,13 @@ from inventory.exceptions import InsufficientStock, InvalidQuantity
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import ledger_mismatches
 from reservations import services
-from reservations.exceptions import OrderRefConflict, ReservationExpired, ReservationNotActive, ReservationNotFound
+from reservations.exceptions import (
+    OrderRefConflict,
+    ReservationExpired,
+    ReservationNotActive,
+    ReservationNotFound,
+    SaleIdConflict,
+)
 from reservations.models import IdempotencyKey, Reservation
 from tests.factories import ChannelFactory, IdempotencyKeyFactory, VariantFactory, WarehouseFactory
 from tests.reservations.conftest import assert_stock_invariants
@@ -295,12 +302,61 @@ class TestPosSale:
         assert StockMovement.objects.filter(reason="sale", quantity=-2).count() == 1
 
     def test_repeating_a_sale_id_sells_once(self, shop, warehouse, variant):
-        first, _ = services.record_pos_sale(channel=shop, sale_id="S-1", lines=[Line(variant, 2)])
+        lines = [Line(variant, 1, unit_price=Decimal("3.00"), tax=Decimal("0.24"))] * 2
+        first, _ = services.record_pos_sale(channel=shop, sale_id="S-1", lines=lines)
 
-        again, created = services.record_pos_sale(channel=shop, sale_id="S-1", lines=[Line(variant, 2)])
+        again, created = services.record_pos_sale(channel=shop, sale_id="S-1", lines=lines)
 
         assert (again.pk, created) == (first.pk, False)
         assert level(warehouse, variant).on_hand == 8
+
+    @pytest.mark.parametrize(
+        ("quantity", "price", "tax"),
+        [(3, "3.00", "0.48"), (2, "2.50", "0.48"), (2, "3.00", "0.50"), (2, "3.00", None)],
+        ids=["other quantity", "other price", "other tax", "no tax"],
+    )
+    def test_a_sale_id_repeated_with_anything_else_is_a_conflict_that_changes_nothing(
+        self, shop, warehouse, variant, quantity, price, tax
+    ):
+        services.record_pos_sale(
+            channel=shop, sale_id="S-1", lines=[Line(variant, 2, unit_price=Decimal("3.00"), tax=Decimal("0.48"))]
+        )
+        other = Line(variant, quantity, unit_price=Decimal(price), tax=Decimal(tax) if tax else None)
+
+        with pytest.raises(SaleIdConflict):
+            services.record_pos_sale(channel=shop, sale_id="S-1", lines=[other])
+
+        assert Reservation.objects.count() == 1
+        assert level(warehouse, variant).on_hand == 8
+        assert StockMovement.objects.filter(reason="sale").count() == 1
+
+    def test_a_sale_id_taken_by_a_checkout_hold_is_a_conflict(self, shop, variant):
+        services.reserve(channel=shop, order_ref="S-1", lines=[Line(variant, 2)])
+
+        with pytest.raises(SaleIdConflict):
+            services.record_pos_sale(channel=shop, sale_id="S-1", lines=[Line(variant, 2)])
+
+    def test_a_lines_tax_is_shared_by_quantity_between_the_warehouses_it_is_drawn_from(
+        self, variant, receive, channel_with, listing_for
+    ):
+        first, second = WarehouseFactory.create_batch(2)
+        till = channel_with(first, second, kind="pos")
+        listing_for(till, variant)
+        receive(first, variant, 1)
+        receive(second, variant, 5)
+
+        sale, _ = services.record_pos_sale(
+            channel=till, sale_id="S-1", lines=[Line(variant, 3, unit_price=Decimal("10.00"), tax=Decimal("1.00"))]
+        )
+
+        assert [(line.quantity, line.unit_price, line.tax) for line in sale.lines.order_by("id")] == [
+            (1, Decimal("10.00"), Decimal("0.33")),
+            (2, Decimal("10.00"), Decimal("0.67")),
+        ]
+        again, created = services.record_pos_sale(
+            channel=till, sale_id="S-1", lines=[Line(variant, 3, unit_price=Decimal("10.00"), tax=Decimal("1.00"))]
+        )
+        assert (again.pk, created) == (sale.pk, False)
 
     def test_insufficient_stock_sells_nothing(self, shop, warehouse, variant):
         with pytest.raises(InsufficientStock):
