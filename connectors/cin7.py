@@ -15,11 +15,15 @@ from django.db import transaction
 from connectors.clients import client_for
 from connectors.http import PartnerMalformedResponse, PartnerRequestError
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
+from connectors.outbox import sale_note, sale_reference
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, money, record_page, upsert_items
 from inventory.models import StockLevel, StockMovement, Variant
 
 PAGE_LIMIT = 1000
+CENT = Decimal("0.01")
+#: Cin7 keeps at most this many characters of a sale's CustomerReference.
+CUSTOMER_REFERENCE_LENGTH = 256
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
 CIN7_TIME = "%Y-%m-%dT%H:%M:%S.000"
 
@@ -197,8 +201,10 @@ class Cin7Connector:
         raise PartnerRequestError(f"Cin7 Core takes no {message.get_kind_display()} messages.")
 
     def _push_sale(self, message: OutboundMessage) -> dict:
-        """A sale header, then its order lines AUTHORISED. The sale id is saved between the two, so a
-        retry after a failure in between neither creates a second sale nor re-posts an authorised order."""
+        """A sale header, then its order lines AUTHORISED at the price and tax the channel charged. The sale id
+        is saved between the two, so a retry after a failure in between neither creates a second sale nor
+        re-posts an authorised order. The POS's sale id is the CustomerReference and the note names the invoice,
+        so staff find the sale in Cin7 by either."""
         progress = dict(message.response or {})
         if progress.get("sale_id"):
             sale = self.client.get("/sale", {"ID": progress["sale_id"]}).data
@@ -209,34 +215,49 @@ class Cin7Connector:
                 "Customer": self.account.settings.get("customer", "Stockpool POS"),
                 "Location": self.location,
                 "SkipQuote": True,
-                "CustomerReference": message.dedupe_key,
+                "CustomerReference": sale_reference(message)[:CUSTOMER_REFERENCE_LENGTH],
+                "ExternalID": message.dedupe_key,
+                "Note": sale_note(message),
                 "SaleOrderDate": message.payload["date"],
             }
             progress["sale_id"] = str(self.client.post("/sale", json=header).data["ID"])
             _save_progress(message, progress)
-        lines = [
-            {
-                "ProductID": line["external_id"],
-                "SKU": line["sku"],
-                "Name": line["name"],
-                "Quantity": line["quantity"],
-                "Price": float(line["unit_price"]),
-                "Discount": 0,
-                "Tax": 0,
-                "TaxRule": "Tax Exempt",
-                "Total": float(Decimal(line["unit_price"]) * line["quantity"]),
-            }
-            for line in message.payload["lines"]
-        ]
+        lines = [self._order_line(line) for line in message.payload["lines"]]
+        before_tax = sum(Decimal(str(line["Total"])) for line in lines)
+        tax = sum(Decimal(str(line["Tax"])) for line in lines)
         order = {
             "SaleID": progress["sale_id"],
             "Status": "AUTHORISED",
             "AutoPickPackShipMode": "NOPICK",
             "Lines": lines,
-            "Total": sum(line["Total"] for line in lines),
+            "TotalBeforeTax": float(before_tax),
+            "Tax": float(tax),
+            "Total": float(before_tax + tax),
         }
         self.client.post("/sale/order", json=order)
         return {**progress, "order": "AUTHORISED"}
+
+    def _order_line(self, line: dict) -> dict:
+        """One order line; Cin7's line Total is before tax (the sale is not tax-inclusive) and its Tax the
+        line's tax amount, under the account's tax rule for taxed lines (``tax_rule``, default Cin7's
+        "Tax on Sales") or its exempt rule (``tax_exempt_rule``, default "Tax Exempt")."""
+        price, tax = Decimal(line["unit_price"]), Decimal(line.get("tax") or 0)
+        rule = (
+            self.account.settings.get("tax_rule", "Tax on Sales")
+            if tax
+            else self.account.settings.get("tax_exempt_rule", "Tax Exempt")
+        )
+        return {
+            "ProductID": line["external_id"],
+            "SKU": line["sku"],
+            "Name": line["name"],
+            "Quantity": line["quantity"],
+            "Price": float(price),
+            "Discount": 0,
+            "Tax": float(tax),
+            "TaxRule": rule,
+            "Total": float((price * line["quantity"]).quantize(CENT)),
+        }
 
     def _push_adjustment(self, message: OutboundMessage) -> dict:
         """A completed stock adjustment. Cin7's line Quantity is the new on-hand level, so the target is

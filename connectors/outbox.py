@@ -12,6 +12,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -66,7 +67,7 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
                 "sku": m.variant.sku,
                 "name": str(m.variant.product.name if m.variant.product_id else m.variant.sku),
                 "external_id": external_ids.get((account.pk, m.variant_id), ""),
-                **({"quantity": -m.quantity, "unit_price": str(m.variant.price)} if is_sale else {"delta": m.quantity}),
+                **(_sale_line(m) if is_sale else {"delta": m.quantity}),
             }
             for m in booked
         ]
@@ -80,6 +81,7 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
                     "reference": first.reference,
                     "reason": f"Stockpool {first.get_reason_display().lower()}"
                     + (f": {first.note}" if first.note else ""),
+                    **(_sale_header(first) if is_sale else {}),
                     "lines": lines,
                 },
                 stock_effects=[
@@ -91,6 +93,46 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
         )
     OutboundMessage.objects.bulk_create(messages)
     transaction.on_commit(kick_relay)
+
+
+def _sale_line(movement: StockMovement) -> dict:
+    """Units sold at the price and tax the channel charged; the catalogue price where it told none (a
+    checkout hold) or where they are not the stock owner's to see (another organization's channel)."""
+    sale = getattr(movement, "sale", None)
+    unit_price = sale.unit_price if sale is not None and sale.unit_price is not None else movement.variant.price
+    tax = sale.tax if sale is not None and sale.tax is not None else Decimal(0)
+    return {"quantity": -movement.quantity, "unit_price": str(unit_price), "tax": str(tax)}
+
+
+def _sale_header(movement: StockMovement) -> dict:
+    """The numbers people know the sale by, for the partner document where they will search for them."""
+    sale = getattr(movement, "sale", None)
+    if sale is None:
+        return {"channel": "", "order_ref": "", "invoice_number": ""}
+    return {"channel": sale.channel, "order_ref": sale.order_ref, "invoice_number": sale.invoice_number}
+
+
+def sale_note(message: OutboundMessage) -> str:
+    """A partner document's note naming the sale and the message that made it (how an earlier attempt that
+    was never answered is recognised)."""
+    payload = message.payload
+    parts = [f"Stockpool sale {message.dedupe_key}"]
+    if payload.get("channel"):
+        parts.append(f"channel {payload['channel']}")
+    if payload.get("order_ref"):
+        parts.append(f"order/sale id {payload['order_ref']}")
+    if payload.get("invoice_number"):
+        parts.append(f"invoice {payload['invoice_number']}")
+    return "; ".join(parts)
+
+
+def sale_reference(message: OutboundMessage) -> str:
+    """What a person searching the partner for the sale types: the channel's order or POS sale id and its
+    invoice number (``POS-12345 / INV-001``); without them, the reference of our ledger's sale movements."""
+    payload = message.payload
+    if not payload.get("order_ref"):
+        return payload["reference"]
+    return " / ".join(part for part in (payload["order_ref"], payload.get("invoice_number")) if part)
 
 
 def _external_ids(accounts, variant_ids) -> dict[tuple[int, int], str]:

@@ -13,6 +13,7 @@ from django.db import transaction
 from connectors.clients import client_for
 from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRequestError
 from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
+from connectors.outbox import sale_note, sale_reference
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, mirror_categories, money, record_page, upsert_items
 from inventory.models import StockMovement
@@ -176,8 +177,11 @@ class ZohoConnector:
         raise PartnerRequestError(f"Zoho Inventory takes no {message.get_kind_display()} messages.")
 
     def _push_sales_order(self, message: OutboundMessage) -> dict:
+        """A confirmed sales order at the price the channel charged, its reference the POS sale or order id and
+        its notes naming the invoice and our message (how an earlier, unanswered attempt is recognised)."""
         payload = message.payload
-        existing = self._existing_sales_order(message.dedupe_key)
+        reference = sale_reference(message)
+        existing = self._existing_sales_order(reference, message.dedupe_key)
         if existing:
             return {"salesorder_id": existing, "found_existing": True}
         customer_id = self.account.settings.get("customer_id")
@@ -186,17 +190,10 @@ class ZohoConnector:
         body = {
             "customer_id": str(customer_id),
             "date": payload["date"],
-            "reference_number": message.dedupe_key,
+            "reference_number": reference,
+            "notes": sale_note(message),
             "location_id": self.location_id,
-            "line_items": [
-                {
-                    "item_id": line["external_id"],
-                    "quantity": line["quantity"],
-                    "rate": float(line["unit_price"]),
-                    "location_id": self.location_id,
-                }
-                for line in payload["lines"]
-            ],
+            "line_items": [self._sales_order_line(line) for line in payload["lines"]],
         }
         created = self.client.post("/salesorders", json=body).data
         order = created.get("salesorder") or created.get("sales_order") or {}
@@ -205,11 +202,33 @@ class ZohoConnector:
             self.client.post(f"/salesorders/{order_id}/status/confirmed", idempotent=True)
         return {"salesorder_id": order_id, "salesorder_number": order.get("salesorder_number")}
 
-    def _existing_sales_order(self, reference: str) -> str | None:
-        """A sales order an earlier, unanswered attempt may have created (so it is not created twice)."""
+    def _sales_order_line(self, line: dict) -> dict:
+        """Zoho charges tax through a tax of its own (the account's ``tax_id``) rather than an amount, so a
+        taxed line carries that tax and, in its description, the amount the channel charged."""
+        item = {
+            "item_id": line["external_id"],
+            "quantity": line["quantity"],
+            "rate": float(Decimal(line["unit_price"])),
+            "location_id": self.location_id,
+        }
+        tax = Decimal(line.get("tax") or 0)
+        if tax:
+            item["description"] = f"Tax charged: {tax}"
+            if self.account.settings.get("tax_id"):
+                item["tax_id"] = str(self.account.settings["tax_id"])
+        return item
+
+    def _existing_sales_order(self, reference: str, dedupe_key: str) -> str | None:
+        """A sales order an earlier, unanswered attempt may have created (so it is not created twice): one with
+        the sale's reference whose notes name this message (another channel may use the same order number)."""
         orders = self.client.get("/salesorders", {"reference_number": reference}).data.get("salesorders", [])
-        match = next((o for o in orders if o.get("reference_number") == reference), None)
-        return str(match["salesorder_id"]) if match else None
+        for order in orders:
+            if order.get("reference_number") != reference:
+                continue
+            detail = self.client.get(f"/salesorders/{order['salesorder_id']}").data.get("salesorder") or {}
+            if dedupe_key in (detail.get("notes") or ""):
+                return str(order["salesorder_id"])
+        return None
 
     def _push_adjustment(self, message: OutboundMessage) -> dict:
         payload = message.payload

@@ -15,7 +15,8 @@ from django.dispatch import Signal
 logger = logging.getLogger(__name__)
 
 #: Ledger rows were just written, inside the transaction. kwargs: ``movements`` (a list of
-#: StockMovement with ``warehouse`` and ``variant`` loaded) and ``source``.
+#: StockMovement with ``warehouse`` and ``variant`` loaded, each carrying ``sale``: the
+#: ``SaleDetails`` of its change, or None) and ``source``.
 movements_booked = Signal()
 
 #: Listings' channel availability was just recomputed, inside the transaction (after a stock or rule

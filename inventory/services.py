@@ -8,6 +8,7 @@ of the affected listings and, after commit, emits ``inventory.events.stock_chang
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
@@ -42,11 +43,25 @@ MANUAL_REASONS = (Reason.RECEIPT, Reason.COUNT, Reason.ADJUSTMENT, Reason.DAMAGE
 
 
 @dataclass(frozen=True)
+class SaleDetails:
+    """What the seller charged for a sale line and the numbers it knows the sale by, for the warehouse's
+    system of record. Empty where the stock's owner may not see them (another organization's channel):
+    then the owner's own catalogue price stands."""
+
+    channel: str = ""
+    order_ref: str = ""
+    invoice_number: str = ""
+    unit_price: Decimal | None = None
+    tax: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class StockChange:
     """One requested change of one level: exactly one of ``delta`` or ``set_on_hand``.
 
     ``unreserve`` units of the change were held for it and leave ``reserved`` too (a sale
-    consuming its reservation).
+    consuming its reservation). ``sale`` travels with the movement to ``movements_booked``
+    receivers; the ledger does not keep it.
     """
 
     warehouse: Warehouse
@@ -57,6 +72,7 @@ class StockChange:
     reference: str = ""
     note: str = ""
     unreserve: int = 0
+    sale: SaleDetails | None = None
 
 
 @dataclass(frozen=True)
@@ -151,20 +167,20 @@ def apply_stock_changes(
         level.on_hand, level.reserved = new_on_hand, new_reserved
         touched[level.pk] = level
         if quantity:
-            movements.append(
-                StockMovement(
-                    warehouse=change.warehouse,
-                    variant=change.variant,
-                    quantity=quantity,
-                    on_hand_after=new_on_hand,
-                    reason=change.reason,
-                    source=source,
-                    actor=actor,
-                    reference=change.reference,
-                    note=change.note,
-                    operation_id=operation_id,
-                )
+            movement = StockMovement(
+                warehouse=change.warehouse,
+                variant=change.variant,
+                quantity=quantity,
+                on_hand_after=new_on_hand,
+                reason=change.reason,
+                source=source,
+                actor=actor,
+                reference=change.reference,
+                note=change.note,
+                operation_id=operation_id,
             )
+            movement.sale = change.sale
+            movements.append(movement)
     if violations:
         raise StockRuleViolation(_violation_message(violations), details=violations)
     StockMovement.objects.bulk_create(movements)

@@ -9,7 +9,7 @@ Lock order everywhere: the reservation row first, then stock rows through
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError
 from django.db.models import Sum
@@ -24,6 +24,7 @@ from reservations.exceptions import (
     ReservationExpired,
     ReservationNotActive,
     ReservationNotFound,
+    SaleIdConflict,
 )
 from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine, StockRefusal
 
@@ -31,6 +32,7 @@ Status = Reservation.Status
 
 #: How many overdue reservations one expiry transaction closes.
 EXPIRY_BATCH_SIZE = 1000
+CENT = Decimal("0.01")
 #: Bounds on a caller's own TTL for a hold.
 MIN_TTL_SECONDS, MAX_TTL_SECONDS = 30, 24 * 3600
 
@@ -132,7 +134,7 @@ def record_pos_sale(
     try:
         return _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name)
     except IntegrityError as race:
-        return _first_sale(_race_winner(channel, sale_id, race)), False
+        return _first_sale(_race_winner(channel, sale_id, race), lines), False
     except InsufficientStock as refused:
         _record_refusal(channel, sale_id, lines, refused)
         raise
@@ -142,7 +144,7 @@ def record_pos_sale(
 def _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name) -> tuple[Reservation, bool]:
     existing = Reservation.objects.filter(channel=channel, order_ref=sale_id).first()
     if existing:
-        return _first_sale(existing), False
+        return _first_sale(existing, lines), False
     reservation = Reservation.objects.create(
         channel=channel,
         order_ref=sale_id,
@@ -221,7 +223,8 @@ def _demand(lines: list[LineRequest]) -> dict[Variant, int]:
 
 
 def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: list[stock.Hold]) -> None:
-    """One line per requested line and warehouse it was drawn from, keeping each line's price."""
+    """One line per requested line and warehouse it was drawn from, keeping each line's price; a line's
+    tax is shared between its warehouses by quantity, so the parts add up to what the channel charged."""
     drawn = defaultdict(deque)
     for hold in holds:
         drawn[hold.variant_id].append([hold.warehouse_id, hold.quantity])
@@ -229,14 +232,17 @@ def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: lis
     for line in lines:
         sources = drawn[line.variant.pk]
         if not sources:  # untracked: sold without a hold
-            rows.append((line, None, line.quantity))
+            rows.append((line, None, line.quantity, line.tax))
             continue
-        remaining = line.quantity
+        remaining, tax_left = line.quantity, line.tax
         while remaining:
             source = sources[0]
             take = min(remaining, source[1])
-            rows.append((line, source[0], take))
             remaining -= take
+            tax = tax_left if tax_left is None or not remaining else _share(line.tax, take, line.quantity)
+            rows.append((line, source[0], take, tax))
+            if tax_left is not None:
+                tax_left -= tax
             source[1] -= take
             if not source[1]:
                 sources.popleft()
@@ -247,10 +253,14 @@ def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: lis
             warehouse_id=warehouse_id,
             quantity=quantity,
             unit_price=line.unit_price,
-            tax=line.tax,
+            tax=tax,
         )
-        for line, warehouse_id, quantity in rows
+        for line, warehouse_id, quantity, tax in rows
     )
+
+
+def _share(amount: Decimal, part: int, whole: int) -> Decimal:
+    return (amount * part / whole).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _sale_reference(reservation: Reservation, warehouse) -> str:
@@ -258,9 +268,27 @@ def _sale_reference(reservation: Reservation, warehouse) -> str:
     (a reseller selling a supplier's stock), the reservation's id: the supplier's ledger, and the sales
     order pushed to its system of record, do not carry the reseller's order numbers."""
     channel = reservation.channel
-    if warehouse.organization_id == channel.organization_id:
+    if _own_stock(reservation, warehouse):
         return f"{channel.code}:{reservation.order_ref}"
     return f"{channel.code}:{reservation.pk}"
+
+
+def _sale_details(reservation: Reservation, line: ReservationLine) -> stock.SaleDetails:
+    """The channel's own figures and numbers for the system of record of its own stock; for another
+    organization's stock only the channel's name (its prices, orders and invoices are not the supplier's)."""
+    if not _own_stock(reservation, line.warehouse):
+        return stock.SaleDetails(channel=reservation.channel.name)
+    return stock.SaleDetails(
+        channel=reservation.channel.name,
+        order_ref=reservation.order_ref,
+        invoice_number=reservation.invoice_number,
+        unit_price=line.unit_price,
+        tax=line.tax,
+    )
+
+
+def _own_stock(reservation: Reservation, warehouse) -> bool:
+    return warehouse.organization_id == reservation.channel.organization_id
 
 
 def _consume(reservation: Reservation) -> None:
@@ -274,6 +302,7 @@ def _consume(reservation: Reservation) -> None:
                 delta=-line.quantity,
                 unreserve=line.quantity,
                 reference=_sale_reference(reservation, line.warehouse),
+                sale=_sale_details(reservation, line),
             )
             for line in lines
             if line.warehouse_id is not None
@@ -336,13 +365,31 @@ def _repeat(existing: Reservation, lines: list[LineRequest]) -> Reservation:
     return existing
 
 
-def _first_sale(existing: Reservation) -> Reservation:
+def _first_sale(existing: Reservation, lines: list[LineRequest]) -> Reservation:
+    """A repeat of the first sale (a POS retrying) is that sale; anything else under its id is a conflict."""
     if existing.kind != Reservation.Kind.POS_SALE:
-        raise OrderRefConflict(
+        raise SaleIdConflict(
             f"Sale id {existing.order_ref!r} is already used on this channel by a checkout reservation.",
-            details={"sale_id": existing.order_ref},
+            details={"sale_id": existing.order_ref, "reservation_id": str(existing.pk)},
+        )
+    if _sold(lines) != _sold(existing.lines.all()):
+        raise SaleIdConflict(
+            f"Sale id {existing.order_ref!r} is already recorded on this channel with other items, prices or tax.",
+            details={"sale_id": existing.order_ref, "reservation_id": str(existing.pk)},
         )
     return existing
+
+
+def _sold(lines) -> dict[tuple[int, Decimal | None], tuple[int, Decimal | None]]:
+    """Units and tax per SKU and unit price, however the lines were split between warehouses."""
+    sold: dict[tuple[int, Decimal | None], tuple[int, Decimal | None]] = {}
+    for line in lines:
+        key = (line.variant_id if isinstance(line, ReservationLine) else line.variant.pk, line.unit_price)
+        quantity, tax = sold.get(key, (0, None))
+        if line.tax is not None:
+            tax = (tax or Decimal(0)) + line.tax
+        sold[key] = (quantity + line.quantity, tax)
+    return sold
 
 
 def create_api_key(*, channel: Channel, name: str, created_by=None) -> tuple[ChannelApiKey, str]:

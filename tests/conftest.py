@@ -2,11 +2,13 @@ import pytest
 from django.core.cache import cache
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test.testcases import LiveServerThread
+from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
 from inventory import services
 from inventory.models import StockMovement
 from tests.factories import (
+    ChannelApiKeyFactory,
     ChannelFactory,
     ChannelListingFactory,
     ChannelWarehouseFactory,
@@ -98,3 +100,17 @@ def listing_for(db):
         return ChannelListingFactory(channel=channel, variant=variant, **rules)
 
     return _listing_for
+
+
+@pytest.fixture
+def api_client_for(db):
+    """An API client speaking for ``channel`` with a fresh API key: ``api_client_for(channel)``."""
+
+    def _client(channel):
+        key = ChannelApiKeyFactory(channel=channel)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key.plain_key}")
+        client.api_key = key
+        return client
+
+    return _client

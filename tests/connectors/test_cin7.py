@@ -108,6 +108,33 @@ class TestPosSales:
         channel, variant = pos
         reservations.record_pos_sale(channel=channel, sale_id=sale_id, lines=[reservations.LineRequest(variant, units)])
 
+    def test_the_sale_carries_the_pos_figures_and_numbers_where_staff_search_for_them(
+        self, account, cin7_sandbox, pos, api_client_for
+    ):
+        client = api_client_for(pos[0])
+        sale = {
+            "sale_id": "POS-12345",
+            "invoice_number": "INV-2026-001",
+            "customer_name": "John Doe",
+            "items": [{"sku": "TOMB45-001", "quantity": 2, "price": "18.50", "tax": "2.96"}],
+        }
+        assert client.post("/api/v1/pos/sales/", sale, format="json").status_code == 201
+
+        assert outbox.deliver_due() == 1
+
+        (pushed,) = cin7_sandbox.orders()
+        (line,) = pushed["Order"]["Lines"]
+        assert (line["Price"], line["Quantity"], line["Tax"], line["Total"]) == (18.5, 2, 2.96, 37)
+        assert line["TaxRule"] == "Tax on Sales"
+        order = pushed["Order"]
+        assert (order["TotalBeforeTax"], order["Tax"], order["Total"]) == (37, 2.96, 39.96)
+        assert pushed["CustomerReference"] == "POS-12345 / INV-2026-001"
+        assert "INV-2026-001" in pushed["Note"]
+        for typed in ("POS-12345", "INV-2026-001"):
+            found = client_for(account).get("/saleList", {"Search": typed}).data["SaleList"]
+            assert [row["SaleID"] for row in found] == [pushed["ID"]]
+        assert not cin7_sandbox.spec_violations()
+
     def test_a_pos_sale_is_pushed_as_a_sale_with_an_authorised_order(self, account, cin7_sandbox, pos):
         self.sell(pos, 3)
 

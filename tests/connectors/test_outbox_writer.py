@@ -1,5 +1,7 @@
 """Our changes at mirrored warehouses become outbox messages in the same transaction."""
 
+from decimal import Decimal
+
 import pytest
 
 from connectors.models import ExternalRef, OutboundMessage
@@ -7,7 +9,7 @@ from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from inventory import services as stock
 from inventory.exceptions import InsufficientStock
 from reservations import services as reservations
-from tests.factories import ConnectorAccountFactory, WarehouseFactory
+from tests.factories import ConnectorAccountFactory, OrganizationFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +28,13 @@ def pos(account, variant, receive, channel_with, listing_for):
     return channel
 
 
-def test_a_pos_sale_writes_one_push_sale_message_with_its_effect(account, pos, variant):
-    reservations.record_pos_sale(channel=pos, sale_id="S-1", lines=[reservations.LineRequest(variant, 2)])
+def test_a_pos_sale_writes_one_push_sale_message_with_its_effect_and_figures(account, pos, variant):
+    reservations.record_pos_sale(
+        channel=pos,
+        sale_id="S-1",
+        invoice_number="INV-7",
+        lines=[reservations.LineRequest(variant, 2, unit_price=Decimal("18.50"), tax=Decimal("2.96"))],
+    )
 
     message = OutboundMessage.objects.get()
     assert (message.account, message.kind, message.status) == (account, "push_sale", "pending")
@@ -38,11 +45,43 @@ def test_a_pos_sale_writes_one_push_sale_message_with_its_effect(account, pos, v
             "name": variant.product.name,
             "external_id": "4815000000044208",
             "quantity": 2,
-            "unit_price": str(variant.price),
+            "unit_price": "18.50",
+            "tax": "2.96",
         }
     ]
     assert message.stock_effects == [{"warehouse_id": account.warehouse_id, "variant_id": variant.pk, "quantity": -2}]
     assert message.payload["reference"] == "pos:S-1"
+    assert (message.payload["order_ref"], message.payload["invoice_number"]) == ("S-1", "INV-7")
+    assert message.payload["channel"] == pos.name
+
+
+def test_a_checkout_sale_without_prices_is_pushed_at_the_catalogue_price(account, pos, variant):
+    reservation, _ = reservations.reserve(channel=pos, order_ref="1001", lines=[reservations.LineRequest(variant, 1)])
+    reservations.confirm(channel=pos, reservation_id=reservation.pk)
+
+    (line,) = OutboundMessage.objects.get().payload["lines"]
+    assert (line["unit_price"], line["tax"]) == (str(variant.price), "0")
+
+
+def test_another_organizations_sale_reaches_the_supplier_without_its_prices_or_numbers(
+    account, variant, channel_with, listing_for, receive
+):
+    receive(account.warehouse, variant, 10)
+    ExternalRef.objects.create(account=account, local_object=variant, external_id="4815000000044208")
+    reseller_till = channel_with(account.warehouse, code="rival-pos", kind="pos", organization=OrganizationFactory())
+    listing_for(reseller_till, variant)
+
+    sale, _ = reservations.record_pos_sale(
+        channel=reseller_till,
+        sale_id="R-9",
+        invoice_number="RIVAL-INV-9",
+        lines=[reservations.LineRequest(variant, 1, unit_price=Decimal("5.00"), tax=Decimal("0.40"))],
+    )
+
+    payload = OutboundMessage.objects.get().payload
+    assert (payload["order_ref"], payload["invoice_number"]) == ("", "")
+    assert payload["reference"] == f"rival-pos:{sale.pk}"
+    assert (payload["lines"][0]["unit_price"], payload["lines"][0]["tax"]) == (str(variant.price), "0")
 
 
 def test_a_refused_sale_writes_nothing(account, pos, variant):

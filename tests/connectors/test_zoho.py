@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -249,6 +250,12 @@ def test_the_circuit_opens_after_repeated_failures_and_closes_when_the_partner_r
     assert account.circuit_state == "closed"
 
 
+def found_by_search(account, text) -> list[str]:
+    """The sales orders a person finds by typing ``text`` in Zoho's search."""
+    orders = client_for(account).get("/salesorders", {"search_text": text}).data["salesorders"]
+    return [order["salesorder_id"] for order in orders]
+
+
 class TestPush:
     @pytest.fixture
     def pos(self, account, zoho_sandbox, channel_with, listing_for):
@@ -259,9 +266,14 @@ class TestPush:
         listing_for(channel, variant)
         return channel, variant, item
 
-    def sell(self, pos, units, sale_id="S-1"):
-        channel, variant, _ = pos
-        reservations.record_pos_sale(channel=channel, sale_id=sale_id, lines=[reservations.LineRequest(variant, units)])
+    def sell(self, pos, units, sale_id="S-1", channel=None, **figures):
+        pos_channel, variant, _ = pos
+        reservations.record_pos_sale(
+            channel=channel or pos_channel,
+            sale_id=sale_id,
+            lines=[reservations.LineRequest(variant, units, **figures)],
+            invoice_number=f"INV-{sale_id}",
+        )
 
     def test_a_sale_here_becomes_one_confirmed_sales_order_there(self, account, zoho_sandbox, pos):
         self.sell(pos, 2)
@@ -270,12 +282,38 @@ class TestPush:
 
         (order,) = zoho_sandbox.orders()
         message = OutboundMessage.objects.get()
-        assert order["reference_number"] == message.dedupe_key
+        assert order["reference_number"] == "S-1 / INV-S-1"
+        assert found_by_search(account, "S-1") == found_by_search(account, "INV-S-1") == [order["salesorder_id"]]
+        assert message.dedupe_key in order["notes"]
         assert order["status"] == "confirmed"
         assert [(line["item_id"], line["quantity"]) for line in order["line_items"]] == [(pos[2]["item_id"], 2)]
         assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 8
         assert message.status == OutboundMessage.Status.DELIVERED
         assert not zoho_sandbox.spec_violations()
+
+    def test_the_sales_order_is_at_the_price_the_pos_charged(self, account, zoho_sandbox, pos):
+        self.sell(pos, 2, unit_price=Decimal("18.50"), tax=Decimal("2.96"))
+
+        outbox.deliver_due()
+
+        ((line,),) = [order["line_items"] for order in zoho_sandbox.orders()]
+        assert line["rate"] == 18.5
+        assert line["description"] == "Tax charged: 2.96"
+        assert not zoho_sandbox.spec_violations()
+
+    def test_a_sale_is_found_by_its_reference_and_our_note_not_by_another_channels_order_number(
+        self, account, zoho_sandbox, pos, channel_with, listing_for
+    ):
+        other_till = channel_with(account.warehouse, code="till-2", kind="pos")
+        listing_for(other_till, pos[1])
+        self.sell(pos, 1, sale_id="1001")
+        outbox.deliver_due()
+
+        self.sell(pos, 1, sale_id="1001", channel=other_till)
+        outbox.deliver_due()
+
+        assert [order["reference_number"] for order in zoho_sandbox.orders()] == ["1001 / INV-1001"] * 2
+        assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 8
 
     def test_a_sale_is_never_counted_twice_nor_resurrected(self, account, zoho_sandbox, pos):
         self.sell(pos, 2)

@@ -1,23 +1,7 @@
 import pytest
-from rest_framework.test import APIClient
 
 from inventory.models import StockLevel
 from reservations.models import ReservationLine
-from tests.factories import ChannelApiKeyFactory
-
-
-@pytest.fixture
-def api_client_for():
-    """An API client speaking for ``channel`` with a fresh API key: ``api_client_for(channel)``."""
-
-    def _client(channel):
-        key = ChannelApiKeyFactory(channel=channel)
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key.plain_key}")
-        client.api_key = key
-        return client
-
-    return _client
 
 
 @pytest.fixture
