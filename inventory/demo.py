@@ -50,6 +50,14 @@ BMB = "bmb-cash-carry"
 BOOKBARBER = "bookbarber-shop"
 FBA = "amazon-fba-us"
 
+#: The morning the demo opens on, (warehouse, SKU): units on hand. Every other level sits well above its
+#: reorder point, so the open alerts tell this story alone: BMB is down to its last Geek Bar Watermelon Ice,
+#: which its resellers' buffers already keep off their stores, and BookBarber's shop has sold out of Reuzel Blue.
+SHORTAGES = {
+    (BMB, "GEEKBAR-PULSE-WATERMELON-ICE"): 1,
+    (BOOKBARBER, "REUZEL-BLUE-4OZ"): 0,
+}
+
 
 @dataclass(frozen=True)
 class OrganizationSpec:
@@ -1480,8 +1488,13 @@ def _variant_fields(spec: VariantSpec, *, product_id: int) -> dict:
         "price": spec.price,
         "cost_price": (spec.price * margin_percent / 100).quantize(CENT, ROUND_HALF_UP),
         "low_stock_threshold": threshold,
-        "reorder_point": threshold * 2,
+        "reorder_point": _reorder_point(spec),
     }
+
+
+def _reorder_point(spec: VariantSpec) -> int:
+    """Reorder while there is still twice the low-stock threshold on hand."""
+    return spec.product.low_stock_threshold * 2
 
 
 def _ean13(brand: str, sku: str) -> str:
@@ -1560,15 +1573,12 @@ def _book_opening_stock(
 
 
 def _opening_quantity(spec: VariantSpec, warehouse_code: str) -> int:
-    """Mostly healthy stock, with enough empty and low levels for alerts and unsellable listings to show."""
-    rng = _rng("stock", warehouse_code, spec.sku)
+    """The story's ``SHORTAGES``; else more than a low-stock threshold above the reorder point, so that no stock
+    alert fires and every channel, after its buffer and share, has some to sell."""
+    if (warehouse_code, spec.sku) in SHORTAGES:
+        return SHORTAGES[(warehouse_code, spec.sku)]
     threshold = spec.product.low_stock_threshold
-    roll = rng.random()
-    if roll < 0.08:
-        return 0
-    if roll < 0.30:
-        return rng.randint(1, threshold)
-    return rng.randint(threshold + 1, threshold * 6)
+    return _rng("stock", warehouse_code, spec.sku).randint(_reorder_point(spec) + threshold + 1, threshold * 6)
 
 
 def _create_missing_listings(
