@@ -1,16 +1,23 @@
 """The demo's partner accounts, played by the sandboxes that ``make run`` starts: BMB's Zoho Inventory
 and BookBarber's Cin7 Core (systems of record), the Medusa storefront and the Amazon seller account we
-publish to (its FBA warehouse mirrored)."""
+publish to (its FBA warehouse mirrored). BMB settles price disagreements with Zoho by hand, and one waits
+for its manager."""
+
+from decimal import Decimal
 
 from django.conf import settings
 
 from connectors import services
 from connectors.models import ConnectorAccount, Kind
 from connectors.sandbox import AmazonSandbox, Cin7Sandbox, MedusaSandbox, ZohoSandbox
+from connectors.sync import settle_price_conflict
+from inventory.models import Variant
 
 ZOHO_LOCATION = "Head Office"
 CIN7_LOCATION = "Retail Store"
 MEDUSA_LOCATION = "US Warehouse"
+#: A price raised in BMB's Zoho Inventory that BMB has not taken yet: (SKU, Zoho's price).
+ZOHO_PRICE_RAISE = ("ELFBAR-BC5000-BLUE-RAZZ-ICE", Decimal("17.99"))
 
 
 def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) -> None:
@@ -18,8 +25,9 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
     zoho, cin7 = ZohoSandbox(), Cin7Sandbox()  # not started: only their fixed credentials and ids are read
     zoho_url = settings.DEMO_ZOHO_SANDBOX_URL.rstrip("/")
     cin7_url = settings.DEMO_CIN7_SANDBOX_URL.rstrip("/")
-    _account(
+    bmb_zoho = _account(
         name="BMB Wholesale · Zoho Inventory",
+        created_with={"conflict_strategy": ConnectorAccount.ConflictStrategy.MANUAL},
         kind=Kind.ZOHO_INVENTORY,
         organization=organizations["bmb-wholesale"],
         warehouse=warehouses["bmb-cash-carry"],
@@ -36,6 +44,7 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
             "refresh_token": zoho.refresh_token,
         },
     )
+    _price_awaiting_a_manager(bmb_zoho, *ZOHO_PRICE_RAISE)
     _account(
         name="BookBarber · Cin7 Core",
         kind=Kind.CIN7_CORE,
@@ -75,8 +84,18 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
     )
 
 
-def _account(*, name, credentials, **fields) -> ConnectorAccount:
-    account = ConnectorAccount.objects.filter(name=name).first() or ConnectorAccount(name=name)
+def _account(*, name, credentials, created_with=None, **fields) -> ConnectorAccount:
+    """``fields`` are set on every load; ``created_with`` only on a new account, so that staff's choice stays."""
+    account = ConnectorAccount.objects.filter(name=name).first() or ConnectorAccount(name=name, **(created_with or {}))
     for field, value in fields.items():
         setattr(account, field, value)
     return services.save_account(account, credentials=credentials)
+
+
+def _price_awaiting_a_manager(account: ConnectorAccount, sku: str, partner_price: Decimal) -> None:
+    """Recorded as a sync records it, while the account leaves prices to a manager; once, so that a manager's
+    decision is not asked for again."""
+    variant = Variant.objects.get(sku=sku)
+    by_hand = account.conflict_strategy == ConnectorAccount.ConflictStrategy.MANUAL
+    if by_hand and not account.conflicts.filter(variant=variant).exists():
+        settle_price_conflict(account, variant, partner_price)
