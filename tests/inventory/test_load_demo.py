@@ -8,6 +8,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import F
 
+from alerts import services as alerts
+from alerts.models import Alert, Kind, Severity
+from alerts.selectors import sku_subject
+from config.celery import app as celery_app
+from connectors import services as connectors
+from connectors.models import ConnectorAccount, SyncConflict
 from inventory import demo, services
 from inventory.models import (
     Category,
@@ -36,6 +42,51 @@ def load_demo() -> str:
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture
+def worker(django_capture_on_commit_callbacks):
+    """Runs what a commit queues as ``make run``'s worker would, at once: ``with worker(): ...``."""
+    before = {name: celery_app.conf[name] for name in ("task_always_eager", "task_eager_propagates")}
+    celery_app.conf.update(task_always_eager=True, task_eager_propagates=True)
+    try:
+        yield lambda: django_capture_on_commit_callbacks(execute=True)
+    finally:
+        celery_app.conf.update(before)
+
+
+def open_alerts() -> list[tuple[str, str, str]]:
+    return sorted(Alert.objects.active().values_list("kind", "subject", "severity"))
+
+
+def last_geekbar_at_bmb() -> list[tuple[str, str, str]]:
+    """(kind, subject, severity) of the alerts on BMB's last Geek Bar Watermelon Ice: low, due for reorder, and
+    gone from the resellers' stores (their buffers hold the last unit back)."""
+    geekbar = Variant.objects.get(sku="GEEKBAR-PULSE-WATERMELON-ICE")
+    at_bmb = sku_subject(geekbar.pk, Organization.objects.get(slug="bmb-wholesale").pk)
+    listings = dict(ChannelListing.objects.filter(variant=geekbar).values_list("channel__code", "pk"))
+    return [
+        (Kind.LOW_STOCK, at_bmb, Severity.MEDIUM),
+        (Kind.REORDER_POINT, at_bmb, Severity.MEDIUM),
+        (Kind.OUT_OF_STOCK, f"listing:{listings['vip-smoke']}", Severity.MEDIUM),
+        (Kind.OUT_OF_STOCK, f"listing:{listings['sigdistro']}", Severity.MEDIUM),
+    ]
+
+
+def the_demo_morning() -> list[tuple[str, str, str]]:
+    """Every alert the demo opens on: the last Geek Bar at BMB, Reuzel Blue sold out at BookBarber, and a price
+    BMB's Zoho Inventory disagrees on."""
+    reuzel = Variant.objects.get(sku="REUZEL-BLUE-4OZ")
+    at_bookbarber = sku_subject(reuzel.pk, Organization.objects.get(slug="bookbarber").pk)
+    zoho = ConnectorAccount.objects.get(kind="zoho_inventory")
+    return sorted(
+        [
+            *last_geekbar_at_bmb(),
+            (Kind.OUT_OF_STOCK, at_bookbarber, Severity.HIGH),
+            (Kind.REORDER_POINT, at_bookbarber, Severity.MEDIUM),
+            (Kind.SYNC_CONFLICT, f"account:{zoho.pk}", Severity.MEDIUM),
+        ]
+    )
 
 
 def world_snapshot() -> dict:
@@ -142,17 +193,21 @@ def test_catalogue_is_a_two_level_tree_of_hundreds_of_priced_variants_with_uniqu
         assert variant.reorder_point > variant.low_stock_threshold > 0
 
 
-def test_stock_has_empty_low_and_healthy_levels_and_every_level_matches_its_ledger():
+def test_stock_is_above_every_reorder_point_but_for_the_storys_shortages_and_every_level_matches_its_ledger():
     # When
     load_demo()
 
     # Then
     levels = StockLevel.objects.all()
-    low = levels.filter(on_hand__gt=0, on_hand__lte=F("variant__low_stock_threshold"))
-    healthy = levels.filter(on_hand__gt=F("variant__low_stock_threshold"))
-    assert levels.filter(on_hand=0).count() >= 10
-    assert low.count() >= 30
-    assert healthy.count() > levels.count() / 2
+    due = levels.filter(on_hand__lte=F("variant__reorder_point"))
+    shortages = due.values_list("warehouse__code", "variant__sku", "on_hand")
+    assert {(code, sku): on_hand for code, sku, on_hand in shortages} == {
+        ("bmb-cash-carry", "GEEKBAR-PULSE-WATERMELON-ICE"): 1,
+        ("bookbarber-shop", "REUZEL-BLUE-4OZ"): 0,
+    }
+    # More than a low-stock threshold over the reorder point: even SigDistro's half after its buffer of 2 is some.
+    comfortable = F("variant__reorder_point") + F("variant__low_stock_threshold")
+    assert not levels.exclude(pk__in=due).filter(on_hand__lte=comfortable).exists()
     assert not ledger_mismatches().exists()
     movements = StockMovement.objects.all()
     assert set(movements.values_list("reason", "source", "reference")) == {
@@ -304,3 +359,43 @@ def test_output_summarises_the_world():
     assert f"variants       {Variant.objects.count()}" in output
     assert f"listings       {ChannelListing.objects.count()}" in output
     assert f"units on hand  {units}" in output
+
+
+def test_the_demo_opens_on_a_handful_of_alerts_that_tell_its_story_and_the_minute_sweep_adds_none(worker):
+    # When
+    with worker():
+        load_demo()
+
+    # Then: the worker has evaluated the stock the opening booked (an empty level books nothing)
+    assert open_alerts() == sorted(last_geekbar_at_bmb())
+
+    # When
+    with worker():
+        alerts.evaluate()  # beat's sweep of every kind
+
+    # Then
+    assert open_alerts() == the_demo_morning()
+    assert Alert.objects.count() == len(the_demo_morning())  # nothing raised and resolved on the way
+
+
+def test_the_zoho_price_waits_for_bmbs_manager_once_and_loading_again_raises_nothing_more(worker):
+    # Given
+    with worker():
+        load_demo()
+    zoho = ConnectorAccount.objects.get(kind="zoho_inventory")
+
+    # Then
+    conflict = SyncConflict.objects.get()
+    assert zoho.conflict_strategy == ConnectorAccount.ConflictStrategy.MANUAL
+    assert (conflict.account, conflict.variant.sku, conflict.field) == (zoho, "ELFBAR-BC5000-BLUE-RAZZ-ICE", "price")
+    assert (conflict.local_value, conflict.remote_value, conflict.status) == ("16.99", "17.99", "open")
+
+    # When
+    connectors.resolve_conflict(conflict, take_partner_value=False, user=None)
+    with worker():
+        load_demo()
+        alerts.evaluate()
+
+    # Then
+    assert SyncConflict.objects.get().status == SyncConflict.Status.RESOLVED
+    assert open_alerts() == [alert for alert in the_demo_morning() if alert[0] != Kind.SYNC_CONFLICT]
