@@ -25,19 +25,18 @@ Auth (C.1)
 
 Errors and rate limits (C.2)
     Every error is the ``errors`` envelope. 400 ``InvalidInput`` for bad parameters and bodies: a body that
-    breaks the official model (``listingsItems_2021-08-01.json`` / ``fbaInventory.json``; feeds bodies: a
-    schema of ours mirroring the upstream Feeds model, which ``shared/specs`` does not hold) answers
-    ``message`` "Request has missing or invalid parameters and cannot be parsed." and the schema error in
-    ``details``. 404 ``NOT_FOUND`` / ``NotFound``, 405 ``MethodNotAllowed``, 429 ``QuotaExceeded``
-    ("You exceeded your quota for the requested resource."), 5xx ``InternalFailure`` /
-    ``ServiceUnavailable``. Each operation has its own token bucket with the usage plan of the models
-    (``USAGE_PLANS``: getListingsItem 5/s burst 10, patchListingsItem 5/5, getInventorySummaries 2/2, feeds
-    as the upstream Feeds model says, ...); an empty bucket answers 429. Every answer carries
-    ``x-amzn-RequestId``; answers of rate-limited operations carry ``x-amzn-RateLimit-Limit`` (the rate, e.g.
-    ``5.0``), 429 included, 403 excluded (as the models list the headers). The buckets refill on
-    ``time.monotonic()`` plus whatever ``advance_clock`` added; ``freeze_rate_clock`` makes them refill only
-    by ``advance_clock`` (deterministic tests). ``enforce_rate_limits`` off: no 429s;
-    ``set_rate_limit(operation, rate, burst)`` changes a plan.
+    breaks its contract (``connectors/sandbox/contracts/amazon``, after the official Listings Items, FBA
+    Inventory and Feeds models) answers ``message`` "Request has missing or invalid parameters and cannot be
+    parsed." and the schema error in ``details``. 404 ``NOT_FOUND`` / ``NotFound``, 405
+    ``MethodNotAllowed``, 429 ``QuotaExceeded`` ("You exceeded your quota for the requested resource."), 5xx
+    ``InternalFailure`` / ``ServiceUnavailable``. Each operation has its own token bucket with the usage
+    plan of the models (``USAGE_PLANS``: getListingsItem 5/s burst 10, patchListingsItem 5/5,
+    getInventorySummaries 2/2, feeds as the upstream Feeds model says, ...); an empty bucket answers 429.
+    Every answer carries ``x-amzn-RequestId``; answers of rate-limited operations carry
+    ``x-amzn-RateLimit-Limit`` (the rate, e.g. ``5.0``), 429 included, 403 excluded (as the models list the
+    headers). The buckets refill on ``time.monotonic()`` plus whatever ``advance_clock`` added;
+    ``freeze_rate_clock`` makes them refill only by ``advance_clock`` (deterministic tests).
+    ``enforce_rate_limits`` off: no 429s; ``set_rate_limit(operation, rate, burst)`` changes a plan.
 
 Listings Items 2021-08-01 (C.3)
     ``GET /listings/2021-08-01/items/{sellerId}/{sku}?marketplaceIds=ATVPDKIKX0DER[&includedData=...]``
@@ -141,30 +140,21 @@ import dataclasses
 import gzip
 import hashlib
 import json
-import logging
-import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, ClassVar
 
-import jsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox import specs
 from connectors.sandbox.base import (
     BaseSandbox,
     ControlError,
     PartnerError,
-    RequestRecord,
     TokenBucket,
     WebhookDelivery,
     _Pending,
@@ -175,8 +165,6 @@ from connectors.sandbox.base import (
     parse_json,
     truthy,
 )
-
-logger = logging.getLogger(__name__)
 
 MARKETPLACE_ID = "ATVPDKIKX0DER"
 MFN_CHANNEL = "DEFAULT"
@@ -265,244 +253,8 @@ def format_rate(rate: float) -> str:
     return str(float(rate))
 
 
-# --------------------------------------------------------------------------------------------------
-# Request bodies against the official models (and our schemas where shared/specs holds none)
-# --------------------------------------------------------------------------------------------------
-
-LISTINGS_SPEC = "amazon/listingsItems_2021-08-01.json"
-FBA_SPEC = "amazon/fbaInventory.json"
-SWAGGER_SPECS = (LISTINGS_SPEC, FBA_SPEC)
-NOTIFICATION_SCHEMAS = {
-    MFN_EVENT: "amazon/ListingsItemMfnQuantityChange.json",
-    FBA_EVENT: "amazon/FBAInventoryAvailabilityChangeNotification.json",
-}
-
-#: Feeds 2021-06-30 request bodies, after the upstream model (``CreateFeedDocumentSpecification``,
-#: ``CreateFeedSpecification``), which ``shared/specs`` does not hold.
-CREATE_FEED_DOCUMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["contentType"],
-    "properties": {"contentType": {"type": "string"}},
-}
-CREATE_FEED_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["inputFeedDocumentId", "feedType", "marketplaceIds"],
-    "properties": {
-        "feedType": {"type": "string"},
-        "marketplaceIds": {"type": "array", "minItems": 1, "maxItems": 25, "items": {"type": "string"}},
-        "inputFeedDocumentId": {"type": "string"},
-        "feedOptions": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
-
-_FEED_PATCH_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["op", "path"],
-    "properties": {
-        "op": {"enum": ["add", "replace", "merge", "delete"]},
-        "path": {"type": "string"},
-        "value": {"type": "array", "items": {"type": "object"}},
-    },
-}
-
-
-def _when(operation: str, then: dict[str, Any]) -> dict[str, Any]:
-    return {"if": {"required": ["operationType"], "properties": {"operationType": {"const": operation}}}, "then": then}
-
-
-#: One message of a JSON_LISTINGS_FEED document, as ``listings-feed-schema-v2`` describes it (shared/specs
-#: holds only its example; Draft 7, like the upstream schema).
-FEED_MESSAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["messageId", "sku", "operationType"],
-    "properties": {
-        "messageId": {"type": "integer", "minimum": 1, "maximum": 2147483647},
-        "sku": {"type": "string", "minLength": 1},
-        "operationType": {"enum": ["UPDATE", "PARTIAL_UPDATE", "PATCH", "DELETE"]},
-        "productType": {"type": "string", "minLength": 1},
-        "requirements": {"enum": ["LISTING", "LISTING_PRODUCT_ONLY", "LISTING_OFFER_ONLY"]},
-        "attributes": {"type": "object", "minProperties": 1},
-        "patches": {"type": "array", "minItems": 1, "items": _FEED_PATCH_SCHEMA},
-    },
-    "allOf": [
-        _when("UPDATE", {"required": ["productType", "attributes"], "properties": {"patches": False}}),
-        _when(
-            "DELETE",
-            {"properties": {"requirements": False, "attributes": False, "productType": False, "patches": False}},
-        ),
-        _when(
-            "PARTIAL_UPDATE",
-            {"required": ["productType", "attributes"], "properties": {"requirements": False, "patches": False}},
-        ),
-        _when(
-            "PATCH",
-            {"required": ["productType", "patches"], "properties": {"requirements": False, "attributes": False}},
-        ),
-    ],
-}
-_FEED_HEADER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["sellerId", "version"],
-    "properties": {
-        "sellerId": {"type": "string"},
-        "version": {"const": "2.0", "type": "string"},
-        "issueLocale": {"type": "string"},
-        "report": {
-            "type": "object",
-            "required": ["includedData", "apiVersion"],
-            "properties": {
-                "includedData": {"type": "array", "minItems": 1, "items": {"enum": list(GET_INCLUDED)}},
-                "apiVersion": {"enum": ["2021-08-01"]},
-            },
-        },
-    },
-}
-#: The document level only (messages are checked one by one, so one bad message does not fail the feed).
-FEED_DOCUMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["header", "messages"],
-    "properties": {
-        "header": _FEED_HEADER_SCHEMA,
-        "messages": {"type": "array", "minItems": 1, "maxItems": 10000, "items": {"type": "object"}},
-    },
-}
-#: The whole document, messages included (what ``spec_violations()`` checks uploads against).
-FEED_SCHEMA: dict[str, Any] = {
-    **FEED_DOCUMENT_SCHEMA,
-    "properties": {
-        "header": _FEED_HEADER_SCHEMA,
-        "messages": {"type": "array", "minItems": 1, "maxItems": 10000, "items": FEED_MESSAGE_SCHEMA},
-    },
-}
-
-_OWN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("POST", "/feeds/2021-06-30/documents"): CREATE_FEED_DOCUMENT_SCHEMA,
-    ("POST", "/feeds/2021-06-30/feeds"): CREATE_FEED_SCHEMA,
-}
+#: Presigned URLs of feed documents (S3 on Amazon) are served by the sandbox itself under this prefix.
 _DOCUMENT_PREFIX = "/feed-documents/"
-
-
-@lru_cache(maxsize=16)
-def _load_json(relative: str, root: str) -> dict[str, Any]:
-    with (Path(root) / "specs" / relative).open(encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def load_amazon_spec(relative: str) -> dict[str, Any]:
-    """One Amazon document under ``shared/specs/`` (e.g. ``amazon/fbaInventory.json``), cached."""
-    return _load_json(relative, str(specs.shared_dir()))
-
-
-@lru_cache(maxsize=4)
-def _registry(root: str) -> Registry:
-    registry: Registry = Registry()
-    for spec_file in SWAGGER_SPECS:
-        registry = registry.with_resource(
-            specs._document_uri(spec_file),
-            Resource.from_contents(_load_json(spec_file, root), default_specification=DRAFT4),
-        )
-    return registry
-
-
-def definition_schema(spec_file: str, name: str) -> dict[str, Any]:
-    """A schema pointing at ``#/definitions/<name>`` of an official Swagger model (for validators made
-    with :func:`swagger_validator`)."""
-    return {"$ref": f"{specs._document_uri(spec_file)}#/definitions/{name}"}
-
-
-def swagger_validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
-    """A Draft 4 validator (Swagger 2.0's base) that resolves refs into the official models."""
-    return jsonschema.Draft4Validator(schema, registry=_registry(str(specs.shared_dir())))
-
-
-def _template_matches(template: str, path: str) -> bool:
-    pattern = "".join(
-        "[^/]+" if part.startswith("{") else re.escape(part) for part in re.split(r"(\{[^}]+\})", template) if part
-    )
-    return re.fullmatch(pattern, path) is not None
-
-
-def request_schema(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-    """``(kind, schema)`` for the body of ``method path``: kind ``swagger`` (a body parameter of an
-    official model, refs into it) or ``draft7`` (a schema of ours); None when no body is described."""
-    method = method.upper()
-    path = "/" + path.split("?", 1)[0].strip("/")
-    if method == "PUT" and path.startswith(_DOCUMENT_PREFIX):
-        return "draft7", FEED_SCHEMA
-    own = _OWN_SCHEMAS.get((method, path))
-    if own is not None:
-        return "draft7", own
-    candidates = []
-    for spec_file in SWAGGER_SPECS:
-        for template, item in load_amazon_spec(spec_file).get("paths", {}).items():
-            operation = item.get(method.lower()) if isinstance(item, dict) else None
-            if not isinstance(operation, dict) or not _template_matches(template, path):
-                continue
-            for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "body" and isinstance(parameter.get("schema"), dict):
-                    schema = specs._with_base(parameter["schema"], specs._document_uri(spec_file))
-                    candidates.append((template.count("{"), len(template), schema))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda candidate: candidate[:2])
-    return "swagger", candidates[0][2]
-
-
-def _validator(kind: str, schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    if kind == "swagger":
-        return swagger_validator(schema)
-    return jsonschema.Draft7Validator(schema)
-
-
-def validate_request(method: str, path: str, body: Any) -> list[str]:
-    """Reasons ``body`` does not conform to the request schema of ``method path`` (empty: conforms, or
-    nothing to check)."""
-    found = request_schema(method, path)
-    if found is None:
-        return []
-    validator = _validator(*found)
-    errors = sorted(validator.iter_errors(body), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    messages: list[str] = []
-    for error in errors:
-        text = specs._describe(error)
-        if text not in messages:
-            messages.append(text)
-    return messages
-
-
-def first_violation(method: str, path: str, body: Any) -> str | None:
-    """The most relevant reason ``body`` does not conform, or None (what the sandbox answers with)."""
-    found = request_schema(method, path)
-    if found is None:
-        return None
-    error = jsonschema.exceptions.best_match(_validator(*found).iter_errors(body))
-    return specs._describe(error) if error is not None else None
-
-
-def validate_record(record: RequestRecord) -> list[str]:
-    """:func:`validate_request` for one entry of the request log (POST, PUT and PATCH bodies; the LWA
-    form is not JSON and has no model)."""
-    if record.method not in {"POST", "PUT", "PATCH"} or record.path.startswith("/auth/"):
-        return []
-    if record.body is None:
-        if request_schema(record.method, record.path) is None:
-            return []
-        return ["the body is not a JSON document"] if record.raw_body.strip() else ["the body is missing"]
-    return validate_request(record.method, record.path, record.body)
-
-
-def validate_notification(envelope: Any) -> list[str]:
-    """Reasons a notification (the SP-API envelope, or an EventBridge event carrying it in ``detail``)
-    breaks its payload schema in ``shared/specs/amazon``."""
-    if isinstance(envelope, dict) and "detail" in envelope and "NotificationType" not in envelope:
-        envelope = envelope["detail"]
-    if not isinstance(envelope, dict):
-        return ["the notification is not an object"]
-    relative = NOTIFICATION_SCHEMAS.get(str(envelope.get("NotificationType")))
-    if relative is None:
-        return [f"no schema for notification type {envelope.get('NotificationType')!r}"]
-    validator = jsonschema.Draft7Validator(load_amazon_spec(relative))
-    return [specs._describe(error) for error in validator.iter_errors(envelope)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1451,26 +1203,19 @@ class AmazonSandbox(BaseSandbox):
                 "rate_limits": self.rate_limits(),
             }
 
-    # -- spec checks ----------------------------------------------------------------------------------
+    # -- contract checks ----------------------------------------------------------------------------------
 
-    def spec_violation(self, request: Request, body: Any) -> str | None:
-        if not self.validate_requests:
-            return None
-        try:
-            return first_violation(request.method, request.path, body)
-        except FileNotFoundError as exc:
-            logger.warning("amazon sandbox: cannot validate requests, spec missing: %s", exc)
-            return None
-
-    def spec_violations(self) -> list[tuple[RequestRecord, list[str]]]:
-        """Logged requests whose bodies do not conform to the official models (or, for feeds, to the
-        schemas of ours described above), with the reasons."""
-        violations = []
-        for record in self.logged_requests():
-            errors = validate_record(record)
-            if errors:
-                violations.append((record, errors))
-        return violations
+    def notification_violations(self, envelope: Any) -> list[str]:
+        """Every way a notification (the SP-API envelope, or an EventBridge event carrying it in ``detail``)
+        breaks the contract of its type."""
+        if isinstance(envelope, dict) and "detail" in envelope and "NotificationType" not in envelope:
+            envelope = envelope["detail"]
+        if not isinstance(envelope, dict):
+            return ["the notification is not an object"]
+        kind = envelope.get("NotificationType")
+        if not isinstance(kind, str) or kind not in self.contract.documents:
+            return [f"no contract for notification type {kind!r}"]
+        return self.contract.document_violations(kind, envelope)
 
     # -- control API extras ---------------------------------------------------------------------------
 
@@ -2648,13 +2393,9 @@ class AmazonSandbox(BaseSandbox):
         document, error = parse_json(raw)
         if error or document is None:
             return fatal(f"The feed document is not valid JSON: {error or 'empty document'}.")
-        violation = jsonschema.exceptions.best_match(
-            jsonschema.Draft7Validator(FEED_DOCUMENT_SCHEMA).iter_errors(document)
-        )
+        violation = self.contract.first_document_violation(f"{LISTINGS_FEED} envelope", document)
         if violation is not None:
-            return fatal(
-                f"The feed document does not conform to the listings feed schema: {specs._describe(violation)}."
-            )
+            return fatal(f"The feed document does not conform to the listings feed schema: {violation}.")
         if document["header"]["sellerId"] != self.seller_id:
             return fatal(f"The sellerId {document['header']['sellerId']} does not match the seller of the feed.")
         report_request = document["header"].get("report")
@@ -2662,7 +2403,6 @@ class AmazonSandbox(BaseSandbox):
         accepted = invalid = 0
         seen: set[int] = set()
         touched: list[str] = []
-        message_validator = jsonschema.Draft7Validator(FEED_MESSAGE_SCHEMA)
         for message in document["messages"]:
             message_id = message.get("messageId")
             sku = message.get("sku")
@@ -2678,11 +2418,9 @@ class AmazonSandbox(BaseSandbox):
                     issue["attributeName"] = attribute
                 issues.append(issue)
 
-            error = jsonschema.exceptions.best_match(message_validator.iter_errors(message))
+            error = self.contract.first_document_violation(f"{LISTINGS_FEED} message", message)
             if error is not None:
-                add_issue(
-                    "4000003", f"The message does not conform to the listings feed schema: {specs._describe(error)}"
-                )
+                add_issue("4000003", f"The message does not conform to the listings feed schema: {error}")
                 invalid += 1
                 continue
             if message_id in seen:

@@ -42,10 +42,14 @@ GET    /_sandbox/orders                  sales orders (Zoho) / sales (Cin7) crea
 POST   /_sandbox/orders/apply            apply the stock effect of orders held back by the lag switch
 GET    /_sandbox/adjustments             inventory adjustments (Zoho) / stock adjustments (Cin7)
 POST   /_sandbox/clock/advance           ``{"seconds": n}``: move the sandbox clock forward
-GET    /_sandbox/spec-violations         logged request bodies that do not conform to the partner spec
+GET    /_sandbox/spec-violations         logged request bodies that break the partner's contract
 ====== ================================= ==============================================================
 
 Each sandbox adds its own (see its module docstring).
+
+Request bodies are checked against the partner's contract in :mod:`connectors.sandbox.contracts`, loaded
+when the sandbox is made: without a readable contract the sandbox raises
+:class:`~connectors.sandbox.contracts.ContractError` rather than run unchecked.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
@@ -69,6 +74,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
+
+from connectors.sandbox.contracts import CONTRACTS_DIR, ContractError, load_contract
 
 logger = logging.getLogger(__name__)
 
@@ -588,7 +595,16 @@ class BaseSandbox:
     #: A JSON prefix that looks like the partner's and is cut short (the ``malformed`` fault).
     MALFORMED_BODY: ClassVar[str] = '{"code":0,"message":"success","items":[{"item_id":"48150000'
 
+    #: Where the partner's contract is (``<contracts_dir>/<partner>/index.json``).
+    contracts_dir: ClassVar[Path] = CONTRACTS_DIR
+    #: Whether a request logged without a body is checked as ``{}`` (Medusa reads it so) or reported.
+    MISSING_BODY_IS_EMPTY_OBJECT: ClassVar[bool] = False
+
     def __init__(self, *, validate_requests: bool = True, seed: int = 0) -> None:
+        try:
+            self.contract = load_contract(self.partner, self.contracts_dir)
+        except ContractError as exc:
+            raise ContractError(f"the {self.partner} sandbox refuses to start without its contract: {exc}") from exc
         self.lock = threading.RLock()
         self.validate_requests = validate_requests
         self.webhooks_for_api_changes = False
@@ -780,18 +796,17 @@ class BaseSandbox:
             if len(self.webhook_deliveries) > self.LOG_LIMIT:
                 del self.webhook_deliveries[: len(self.webhook_deliveries) - self.LOG_LIMIT]
 
+    def contract_variant(self, query: Mapping[str, str]) -> str | None:
+        """The named variant of an operation's contract that applies to a request with ``query`` (None: the
+        default); see :mod:`connectors.sandbox.contracts`."""
+        return None
+
     def spec_violation(self, request: Request, body: Any) -> str | None:
-        """The first way ``body`` breaks the partner's request schema (None: fine, or not checked).
-        A missing ``shared/specs`` disables the check with a warning instead of failing requests."""
+        """The first way ``body`` breaks the partner's contract (None: fine, or checks switched off)."""
         if not self.validate_requests:
             return None
-        from connectors.sandbox import specs
-
-        try:
-            return specs.first_violation(self.partner, request.method, request.path, body, dict(request.args))
-        except FileNotFoundError as exc:
-            logger.warning("sandbox %s: cannot validate requests, spec missing: %s", self.partner, exc)
-            return None
+        variant = self.contract_variant(request.args)
+        return self.contract.first_request_violation(request.method, request.path, body, variant)
 
     def queue_api_webhook(self, pending: _Pending, event: str, payload: Any) -> None:
         """Send ``event`` after the response, if the partner sends webhooks for API-made changes."""
@@ -884,16 +899,24 @@ class BaseSandbox:
         with self.lock:
             self.request_log = []
 
-    def spec_violations(self) -> list[tuple[RequestRecord, list[str]]]:
-        """Logged requests whose bodies do not conform to the partner's spec, with the reasons."""
-        from connectors.sandbox.specs import validate_record
+    def record_violations(self, record: RequestRecord) -> list[str]:
+        """Every way a logged request's body breaks the partner's contract (a body that was not JSON, or
+        is missing where one is expected, is reported as such)."""
+        variant = self.contract_variant(record.query)
+        if self.contract.request_schema(record.method, record.path, variant) is None:
+            return []
+        body = record.body
+        if body is None:
+            if record.raw_body.strip():
+                return ["the body is not a JSON document"]
+            if not self.MISSING_BODY_IS_EMPTY_OBJECT:
+                return ["the body is missing"]
+            body = {}
+        return self.contract.request_violations(record.method, record.path, body, variant)
 
-        violations = []
-        for record in self.logged_requests():
-            errors = validate_record(record)
-            if errors:
-                violations.append((record, errors))
-        return violations
+    def spec_violations(self) -> list[tuple[RequestRecord, list[str]]]:
+        """Logged requests whose bodies break the partner's contract, with the reasons."""
+        return [(record, errors) for record in self.logged_requests() if (errors := self.record_violations(record))]
 
     # -- the control API -----------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ Stock adjustments
     ``GET /stockadjustmentList``.
 
 Errors and limits
-    ``{"ErrorCode": n, "Exception": "..."}``: 400 validation (including spec violations, naming the
+    ``{"ErrorCode": n, "Exception": "..."}``: 400 validation (including contract violations, naming the
     schema error), 403 auth, 404 unknown endpoint, 405 wrong method, 5xx server errors. Throttling is a
     token bucket per application key, ``rate_per_minute`` (60) with a burst of one minute's worth,
     answered ``throttle_status`` (503 by default, as the official table says; 429 if configured) with

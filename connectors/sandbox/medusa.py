@@ -1,5 +1,5 @@
-"""An in-memory Medusa v2 (2.0.0) Admin API that speaks partner-apis.md section D and
-``shared/specs/medusa/admin-openapi.full.yaml``.
+"""An in-memory Medusa v2 (2.0.0) Admin API that speaks partner-apis.md section D and Medusa's 2.0.0 Admin
+API reference (the request bodies it checks: ``connectors/sandbox/contracts/medusa``).
 
 Medusa is self-hosted, so the server *is* the backend URL: ``url`` and ``api_url`` are the same and the
 paths are ``/auth/...`` and ``/admin/...``. The control API lives under ``/_sandbox/`` as for every
@@ -22,15 +22,15 @@ Errors
     ``{"type", "message"}`` plus ``code`` where Medusa's error handler sets one
     (``components.schemas.Error``): ``invalid_data`` / ``not_allowed`` 400, ``unauthorized`` 401,
     ``not_found`` 404, 5xx faults ``{"code": "unknown_error", "type": "unknown_error", "message": "An
-    unknown error occurred."}``. A request body that breaks the operation's ``requestBody`` schema is 400
-    ``{"type": "invalid_data", "message": "Invalid request: <the schema error>"}``; on top of the spec the
-    bodies of the location-level routes are checked as Medusa's zod validators are (``validators.ts``):
-    no unknown fields, quantities ``>= 0``. ``GET /admin/inventory-items`` is ``.strict()`` in Medusa too:
-    an unknown query parameter (e.g. a bare ``location_id``) is 400 ``Invalid request: Unrecognized
-    fields: 'location_id'`` (``strict_query`` off ignores unknown parameters instead). The zod rules are
-    read from a later ``validators.ts`` than 2.0.0 and the message wording is approximate. Unknown
-    routes are 404 ``{"type": "not_found", "message": "Cannot GET /x"}`` (Express answers HTML there;
-    JSON is the sandbox's choice). Invalid JSON is 400 invalid_data.
+    unknown error occurred."}``. A request body that breaks its contract (the 2.0.0 spec's ``requestBody``
+    with what Medusa's zod validators add, ``validators.ts``: no unknown fields, quantities ``>= 0``) is
+    400 ``{"type": "invalid_data", "message": "Invalid request: <the schema error>"}``.
+    ``GET /admin/inventory-items`` is ``.strict()`` in Medusa too: an unknown query parameter (e.g. a bare
+    ``location_id``) is 400 ``Invalid request: Unrecognized fields: 'location_id'`` (``strict_query`` off
+    ignores unknown parameters instead). The zod rules are read from a later ``validators.ts`` than 2.0.0
+    and the message wording is approximate. Unknown routes are 404 ``{"type": "not_found", "message":
+    "Cannot GET /x"}`` (Express answers HTML there; JSON is the sandbox's choice). Invalid JSON is 400
+    invalid_data.
 
 Lists (D.3)
     ``limit``/``offset`` -> ``{"<plural>": [...], "count", "offset", "limit"}``; defaults: inventory
@@ -139,23 +139,17 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-import jsonschema
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from connectors.sandbox import specs
 from connectors.sandbox.base import (
     BaseSandbox,
     ControlError,
@@ -168,11 +162,6 @@ from connectors.sandbox.base import (
     send_webhook,
     truthy,
 )
-
-if TYPE_CHECKING:
-    from connectors.sandbox.base import RequestRecord
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_LOCATIONS = ("European Warehouse", "US Warehouse")
 SIGNATURE_HEADER = "Stockpool-Signature"
@@ -382,195 +371,8 @@ def select_fields(raw: str | None, defaults: Sequence[str]) -> set[str]:
     return selected
 
 
-# --------------------------------------------------------------------------------------------------
-# The Medusa spec: request schemas, with the zod strictness of validators.ts on top
-# --------------------------------------------------------------------------------------------------
-
-MEDUSA_SPEC_FILE = "medusa/admin-openapi.full.yaml"
-
-_QUANTITY = {"type": "number", "minimum": 0}
-_CREATE_LEVEL = {
-    "type": "object",
-    "required": ["location_id"],
-    "additionalProperties": False,
-    "properties": {"location_id": {"type": "string"}, "stocked_quantity": _QUANTITY, "incoming_quantity": _QUANTITY},
-}
-_UPDATE_LEVEL = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {"stocked_quantity": _QUANTITY, "incoming_quantity": _QUANTITY},
-}
-_UPDATE_LEVEL_IN_BATCH = {
-    "type": "object",
-    "required": ["location_id"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string"},
-        "location_id": {"type": "string"},
-        "stocked_quantity": _QUANTITY,
-        "incoming_quantity": _QUANTITY,
-    },
-}
-_CROSS_ITEM_LEVEL = {
-    "type": "object",
-    "required": ["inventory_item_id", "location_id"],
-    "additionalProperties": False,
-    "properties": {
-        "inventory_item_id": {"type": "string"},
-        "location_id": {"type": "string"},
-        "stocked_quantity": _QUANTITY,
-        "incoming_quantity": _QUANTITY,
-    },
-}
+#: Levels of many items at once: a later release's route, served only with ``newer_batch_api``.
 CROSS_ITEM_BATCH_PATH = "/admin/inventory-items/location-levels/batch"
-
-
-def zod_schemas(newer_batch_api: bool = False) -> dict[tuple[str, str], dict[str, Any]]:
-    """What Medusa's zod validators add to the spec (no unknown fields, quantities >= 0), by
-    (method, spec path template). The cross-item batch route is not in the 2.0.0 spec at all."""
-    batch_update = _UPDATE_LEVEL_IN_BATCH if newer_batch_api else _UPDATE_LEVEL
-    return {
-        ("POST", "/admin/inventory-items/{id}/location-levels"): _CREATE_LEVEL,
-        ("POST", "/admin/inventory-items/{id}/location-levels/{location_id}"): _UPDATE_LEVEL,
-        ("POST", "/admin/inventory-items/{id}/location-levels/batch"): {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "create": {"type": "array", "items": _CREATE_LEVEL},
-                "update": {"type": "array", "items": batch_update},
-                "delete": {"type": "array", "items": {"type": "string"}},
-                "force": {"type": "boolean"},
-            },
-        },
-        ("POST", "/admin/inventory-items"): {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "sku": {"type": ["string", "null"]},
-                "title": {"type": ["string", "null"]},
-                "requires_shipping": {"type": "boolean"},
-                "location_levels": {"type": "array", "items": _CREATE_LEVEL},
-                **{
-                    name: {}
-                    for name in (
-                        "hs_code",
-                        "weight",
-                        "length",
-                        "height",
-                        "width",
-                        "origin_country",
-                        "mid_code",
-                        "material",
-                        "description",
-                        "thumbnail",
-                        "metadata",
-                    )
-                },
-            },
-        },
-        ("POST", CROSS_ITEM_BATCH_PATH): {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "create": {"type": "array", "items": _CROSS_ITEM_LEVEL},
-                "update": {"type": "array", "items": _CROSS_ITEM_LEVEL},
-                "delete": {"type": "array", "items": {"type": "string"}},
-                "force": {"type": "boolean"},
-            },
-        },
-    }
-
-
-@lru_cache(maxsize=2)
-def _path_templates(root: str) -> tuple[tuple[re.Pattern[str], int, str], ...]:
-    document = specs.load_spec(MEDUSA_SPEC_FILE)
-    templates = [
-        (specs._template_regex(template, False), template.count("{"), template) for template in document["paths"]
-    ]
-    templates.sort(key=lambda entry: (entry[1], len(entry[2])))  # static segments win
-    return tuple(templates)
-
-
-def medusa_operation(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-    """``(spec path template, operation)`` for ``method path``, or None when the spec has no such route."""
-    path = "/" + path.split("?", 1)[0].strip("/")
-    document = specs.load_spec(MEDUSA_SPEC_FILE)
-    for regex, _, template in _path_templates(str(specs.shared_dir())):
-        operation = document["paths"][template].get(method.lower())
-        if operation is not None and regex.match(path):
-            return template, operation
-    return None
-
-
-def medusa_request_schema(method: str, path: str, *, newer_batch_api: bool = False) -> dict[str, Any] | None:
-    """The JSON Schema a request body must satisfy (spec ``requestBody`` and zod rules), or None."""
-    method = method.upper()
-    path = "/" + path.split("?", 1)[0].strip("/")
-    found = medusa_operation(method, path)
-    parts = []
-    template = found[0] if found else (CROSS_ITEM_BATCH_PATH if path == CROSS_ITEM_BATCH_PATH else None)
-    if found is not None:
-        content = (found[1].get("requestBody") or {}).get("content") or {}
-        media = content.get("application/json") or next(iter(content.values()), None)
-        if media and isinstance(media.get("schema"), dict):
-            parts.append(specs._with_base(media["schema"], specs._document_uri(MEDUSA_SPEC_FILE)))
-    if template is not None:
-        extra = zod_schemas(newer_batch_api).get((method, template))
-        if extra is not None:
-            parts.append(extra)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else {"allOf": parts}
-
-
-@lru_cache(maxsize=2)
-def _registry(root: str) -> Registry:
-    contents = specs.load_spec(MEDUSA_SPEC_FILE)
-    return Registry().with_resource(
-        specs._document_uri(MEDUSA_SPEC_FILE), Resource.from_contents(contents, default_specification=DRAFT4)
-    )
-
-
-def _validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
-    return jsonschema.Draft4Validator(schema, registry=_registry(str(specs.shared_dir())))
-
-
-def validate_medusa_request(method: str, path: str, body: Any, *, newer_batch_api: bool = False) -> list[str]:
-    """Every reason ``body`` breaks the request schema of ``method path`` (empty: fine or unchecked)."""
-    schema = medusa_request_schema(method, path, newer_batch_api=newer_batch_api)
-    if schema is None:
-        return []
-    messages: list[str] = []
-    errors = sorted(_validator(schema).iter_errors(body), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    for error in errors:
-        leaves = error.context if error.validator == "allOf" and error.context else [error]
-        for leaf in leaves:
-            text = specs._describe(leaf)
-            if text not in messages:
-                messages.append(text)
-    return messages
-
-
-def first_medusa_violation(method: str, path: str, body: Any, *, newer_batch_api: bool = False) -> str | None:
-    """The most relevant reason ``body`` breaks the request schema, or None."""
-    schema = medusa_request_schema(method, path, newer_batch_api=newer_batch_api)
-    if schema is None:
-        return None
-    error = jsonschema.exceptions.best_match(_validator(schema).iter_errors(body))
-    return specs._describe(error) if error is not None else None
-
-
-def validate_medusa_record(record: RequestRecord, *, newer_batch_api: bool = False) -> list[str]:
-    """:func:`validate_medusa_request` for one request-log entry (POST bodies only)."""
-    if record.method != "POST":
-        return []
-    if record.body is None:
-        if medusa_request_schema(record.method, record.path, newer_batch_api=newer_batch_api) is None:
-            return []
-        if not record.raw_body.strip():  # Medusa treats a missing body as {}
-            return validate_medusa_request(record.method, record.path, {}, newer_batch_api=newer_batch_api)
-        return ["the body is not a JSON document"]
-    return validate_medusa_request(record.method, record.path, record.body, newer_batch_api=newer_batch_api)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -654,6 +456,7 @@ class MedusaSandbox(BaseSandbox):
     Medusa backend URL) once started."""
 
     partner = "medusa"
+    MISSING_BODY_IS_EMPTY_OBJECT = True  # Medusa's body parser reads a missing body as {}
     MALFORMED_BODY = '{"inventory_items":[{"id":"iitem_01JC4ZQ8W0B5V3T2N8M6K4H2G0","sku":"NWD-SOCK-0'
     CONFIG: ClassVar[dict[str, type]] = {
         "validate_requests": bool,
@@ -1697,22 +1500,9 @@ class MedusaSandbox(BaseSandbox):
         if name == "rate_per_minute":
             self.rate_limiter.configure(value or 60.0)
 
-    def spec_violation(self, request: Request, body: Any) -> str | None:
-        if not self.validate_requests:
-            return None
-        try:
-            return first_medusa_violation(request.method, request.path, body, newer_batch_api=self.newer_batch_api)
-        except FileNotFoundError as exc:
-            logger.warning("sandbox medusa: cannot validate requests, spec missing: %s", exc)
-            return None
-
-    def spec_violations(self) -> list[tuple[RequestRecord, list[str]]]:
-        violations = []
-        for record in self.logged_requests():
-            errors = validate_medusa_record(record, newer_batch_api=self.newer_batch_api)
-            if errors:
-                violations.append((record, errors))
-        return violations
+    def contract_variant(self, query: Mapping[str, str]) -> str | None:
+        """Later releases apply the per-item batch's update entries, which then name their location."""
+        return "newer_batch_api" if self.newer_batch_api else None
 
     # -- control API extras -----------------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ Inventory adjustments
 Errors and limits
     Errors are ``{"code": n, "message": "..."}``: 57 auth (401), 6024/6041 organization (400), 1002
     not found (404 for a path id, 400 for an id inside a body), 1001 duplicate (400), 4 invalid input or
-    a spec violation (400, the message names the schema error), 5 unknown URL (404), 37 method not
+    a contract violation (400, the message names the schema error), 5 unknown URL (404), 37 method not
     allowed (405), 45 throttled (429), 1000 internal error (5xx). Only 0, 57 and 1002 are documented
     codes; the others are the sandbox's choice. Throttling is a token bucket per organization,
     ``rate_per_minute`` (100) with a burst of one minute's worth, plus ``concurrency_limit`` (10)
@@ -92,7 +92,7 @@ import dataclasses
 import re
 import secrets
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -248,6 +248,10 @@ class ZohoSandbox(BaseSandbox):
 
     def default_rate_per_minute(self) -> float:
         return self.rate_per_minute
+
+    def contract_variant(self, query: Mapping[str, str]) -> str | None:
+        """With ``ignore_auto_number_generation`` the sales order must carry its own ``salesorder_number``."""
+        return "ignore_auto_number_generation" if truthy(query.get("ignore_auto_number_generation")) else None
 
     def reset_state(self) -> None:
         self._ids: dict[str, int] = {}

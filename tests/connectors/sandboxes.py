@@ -4,7 +4,7 @@
 * ``zoho_sandbox``: a fresh :class:`~connectors.sandbox.zoho.ZohoSandbox` served on an ephemeral port of
   127.0.0.1 (``.url``, ``.api_url``; credentials ``.organization_id``, ``.client_id``, ``.client_secret``,
   ``.refresh_token``, ``.customer_id``; every control method), stopped afterwards. Request bodies are
-  checked against ``shared/specs`` (``validate_requests=True``).
+  checked against the partner's contract in ``connectors/sandbox/contracts`` (``validate_requests=True``).
 * ``cin7_sandbox``: the same for :class:`~connectors.sandbox.cin7.Cin7Sandbox` (``.account_id``,
   ``.application_key``, ``.customer_id``, ``.customer_name``).
 * ``webhook_receiver``: a :class:`~connectors.sandbox.base.WebhookReceiver` on an ephemeral port

@@ -5,7 +5,7 @@ add it to ``pytest_plugins`` in the root conftest), or import the fixture into a
   of 127.0.0.1 (``.url`` = ``.api_url``, ``.lwa_url``, ``.lwa_host``; credentials ``.seller_id``,
   ``.marketplace_id``, ``.client_id``, ``.client_secret``, ``.refresh_token``, ``.application_id``,
   ``.relay_api_key``; every control method), stopped afterwards. Request bodies are checked against
-  ``shared/specs/amazon`` (``validate_requests=True``).
+  the Amazon contract in ``connectors/sandbox/contracts/amazon`` (``validate_requests=True``).
 
 (The function is ``amazon_sandbox_fixture`` so that a test module can import it without shadowing the
 fixture name: ``from tests.connectors.sandboxes_amazon import amazon_sandbox_fixture  # noqa: F401``.)

@@ -6,7 +6,7 @@ with ``pytest_plugins``.
   of 127.0.0.1 (``.url`` = ``.api_url``, the Medusa backend URL; credentials ``.email``, ``.password``,
   ``.secret_key``; ids ``.location_ids`` (name -> ``sloc_`` id), ``.default_location_id``,
   ``.sales_channel_id``; every control method), stopped afterwards. Request bodies are checked against
-  ``shared/specs/medusa/admin-openapi.full.yaml`` (``validate_requests=True``).
+  the Medusa contract in ``connectors/sandbox/contracts/medusa`` (``validate_requests=True``).
 
 A fresh sandbox has the two default stock locations (``European Warehouse``, ``US Warehouse``), one admin
 user, one secret key and no inventory: call ``sandbox.seed(items=N)`` or

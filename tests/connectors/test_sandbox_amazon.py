@@ -8,17 +8,8 @@ import urllib.parse
 import pytest
 import requests
 
-from connectors.sandbox.amazon import (
-    FBA_EVENT,
-    FBA_SPEC,
-    LISTINGS_SPEC,
-    MFN_EVENT,
-    AmazonSandbox,
-    definition_schema,
-    swagger_validator,
-    validate_notification,
-    validate_request,
-)
+from connectors.sandbox.amazon import FBA_EVENT, MFN_EVENT, AmazonSandbox
+from connectors.sandbox.contracts import load_contract
 from tests.connectors.sandboxes_amazon import amazon_sandbox_fixture  # noqa: F401 - registers amazon_sandbox
 
 TIMEOUT = 5
@@ -102,10 +93,10 @@ def lwa(sandbox, **overrides):
     )
 
 
-def conforms(spec_file, definition, document):
-    return [
-        error.message for error in swagger_validator(definition_schema(spec_file, definition)).iter_errors(document)
-    ]
+def conforms(sandbox, response):
+    """How an answer of the sandbox breaks what the contract says Amazon answers (empty: it does not)."""
+    path = urllib.parse.urlsplit(response.url).path
+    return sandbox.contract.response_violations(response.request.method, path, response.json())
 
 
 # --- LWA and the access token ----------------------------------------------------------------------------
@@ -218,7 +209,7 @@ def test_get_listing_default_is_summaries_and_included_data_adds_the_rest(amazon
     assert item["fulfillmentAvailability"] == [{"fulfillmentChannelCode": "DEFAULT", "quantity": 7}]
     assert item["issues"] == []
     assert item["offers"][0]["price"] == {"currencyCode": "USD", "amount": "18.00"}
-    assert conforms(LISTINGS_SPEC, "Item", item) == []
+    assert conforms(amazon_sandbox, response) == []
     assert response.headers["x-amzn-RateLimit-Limit"] == "5.0"
     assert response.headers["x-amzn-RequestId"]
 
@@ -256,7 +247,7 @@ def test_patch_quantity_is_accepted_and_applied(amazon_sandbox, api):
     assert body["status"] == "ACCEPTED"
     assert body["issues"] == []
     assert len(body["submissionId"]) == 32
-    assert conforms(LISTINGS_SPEC, "ListingsItemSubmissionResponse", body) == []
+    assert conforms(amazon_sandbox, response) == []
     assert response.headers["x-amzn-RateLimit-Limit"] == "5.0"
     assert amazon_sandbox.mfn_quantity("SKU-1") == 12
     item = api.get_listing("SKU-1", includedData="fulfillmentAvailability").json()
@@ -321,7 +312,7 @@ def test_patch_with_a_bad_quantity_is_invalid_with_an_issue_and_changes_nothing(
     assert body["status"] == "INVALID"
     assert body["issues"][0]["severity"] == "ERROR"
     assert body["issues"][0]["attributeNames"] == ["fulfillment_availability"]
-    assert conforms(LISTINGS_SPEC, "ListingsItemSubmissionResponse", body) == []
+    assert conforms(amazon_sandbox, response) == []
     assert amazon_sandbox.mfn_quantity("SKU-1") == 7
     bad_path = {"productType": "PRODUCT", "patches": [{"op": "replace", "path": "/summaries", "value": [{}]}]}
     assert api.patch_listing("SKU-1", bad_path).json()["status"] == "INVALID"
@@ -389,9 +380,10 @@ def test_put_delete_and_search_listings(amazon_sandbox, api):
         params = {"marketplaceIds": "ATVPDKIKX0DER", "pageSize": 10, "sortBy": "sku", "sortOrder": "ASC"}
         if token:
             params["pageToken"] = token
-        page = api.request("GET", f"/listings/2021-08-01/items/{amazon_sandbox.seller_id}", params=params).json()
+        response = api.request("GET", f"/listings/2021-08-01/items/{amazon_sandbox.seller_id}", params=params)
+        page = response.json()
         assert page["numberOfResults"] == 25
-        assert conforms(LISTINGS_SPEC, "ItemSearchResults", page) == []
+        assert conforms(amazon_sandbox, response) == []
         seen += [item["sku"] for item in page["items"]]
         token = page.get("pagination", {}).get("nextToken")
         if not token:
@@ -417,7 +409,7 @@ def test_summaries_pages_of_fifty_with_next_token(amazon_sandbox, api):
         assert response.status_code == 200
         assert response.headers["x-amzn-RateLimit-Limit"] == "2.0"
         body = response.json()
-        assert conforms(FBA_SPEC, "GetInventorySummariesResponse", body) == []
+        assert conforms(amazon_sandbox, response) == []
         pages.append(body["payload"]["inventorySummaries"])
         token = body.get("pagination", {}).get("nextToken")
         amazon_sandbox.advance_clock(1)  # keep within the 2/s bucket
@@ -523,7 +515,6 @@ def test_sixth_rapid_patch_is_429_quota_exceeded(amazon_sandbox, api):
 
 def test_rapid_patches_on_the_real_clock_are_throttled_too(amazon_sandbox, api):
     amazon_sandbox.add_listing("SKU-1", 7)
-    validate_request("PATCH", api.item_path("SKU-1"), quantity_patch(1))  # load the model before the burst
 
     statuses = [api.patch_listing("SKU-1", quantity_patch(n)).status_code for n in range(6)]
 
@@ -761,7 +752,7 @@ def test_seller_central_edits_relay_notifications_with_the_api_key(amazon_sandbo
         assert request.method == "POST"
         assert request.headers["x-api-key"] == "s3cret"
         assert request.headers["content-type"] == "application/json"
-        assert validate_notification(request.json) == []
+        assert amazon_sandbox.notification_violations(request.json) == []
     first, second = (request.json for request in received)
     assert first["NotificationType"] == MFN_EVENT
     assert first["Payload"] == {
@@ -791,7 +782,7 @@ def test_api_changes_notify_after_the_response_and_eventbridge_format(amazon_san
     assert event["source"].startswith("aws.partner/sellingpartnerapi.amazon/")
     assert event["detail"]["Payload"]["Quantity"] == 11
     assert received.headers["x-api-key"] == amazon_sandbox.relay_api_key
-    assert validate_notification(event) == []
+    assert amazon_sandbox.notification_violations(event) == []
 
     amazon_sandbox.configure(webhooks_for_api_changes=False)
     api.patch_listing("SKU-1", quantity_patch(12))
@@ -952,14 +943,16 @@ def test_request_log_and_seeding_are_deterministic(amazon_sandbox, api):
     assert amazon_sandbox.submissions_log()[0]["source"] == "patch"
 
 
-def test_spec_helpers_validate_bodies_against_the_official_models():
+def test_the_contract_checks_bodies_as_the_official_models_do():
+    contract = load_contract("amazon")
     path = "/listings/2021-08-01/items/A1/SKU"
-    assert validate_request("PATCH", path, quantity_patch(3)) == []
-    assert validate_request("PATCH", path, {"productType": 5, "patches": []}) == [
+
+    assert contract.request_violations("PATCH", path, quantity_patch(3)) == []
+    assert contract.request_violations("PATCH", path, {"productType": 5, "patches": []}) == [
         "patches: [] should be non-empty",
         "productType: 5 is not of type 'string'",
     ]
-    assert validate_request("PUT", path, {"productType": "X"}) == ["'attributes' is a required property"]
-    assert validate_request("POST", "/fba/inventory/v1/items/inventory", {"inventoryItems": [{}]}) != []
-    assert validate_request("POST", "/feeds/2021-06-30/feeds", {"feedType": "X"}) != []
-    assert validate_request("GET", "/fba/inventory/v1/summaries", None) == []
+    assert contract.request_violations("PUT", path, {"productType": "X"}) == ["'attributes' is a required property"]
+    assert contract.request_violations("POST", "/fba/inventory/v1/items/inventory", {"inventoryItems": [{}]}) != []
+    assert contract.request_violations("POST", "/feeds/2021-06-30/feeds", {"feedType": "X"}) != []
+    assert contract.request_violations("GET", "/fba/inventory/v1/summaries", None) == []

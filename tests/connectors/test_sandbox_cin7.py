@@ -9,7 +9,6 @@ import pytest
 import requests
 
 from connectors.sandbox import Cin7Sandbox
-from connectors.sandbox.specs import validate_request
 
 TIMEOUT = 5
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}$")
@@ -377,7 +376,7 @@ def test_delta_mode_and_missing_task_id(cin7_sandbox, api):
     assert (unknown.status_code, unknown.json()) == (400, expected)
 
 
-def test_stock_adjustment_spec_violation(cin7_sandbox, api):
+def test_stock_adjustment_contract_violation(cin7_sandbox, api):
     cin7_sandbox.add_item(sku="BAD", stock={"Main Warehouse": 8})
 
     response = api.post("/stockadjustment", {"Status": "COMPLETED", "Lines": [{"SKU": "BAD", "Quantity": 1}]})
@@ -530,7 +529,7 @@ def test_control_api_over_http(cin7_sandbox):
     assert Cin7Sandbox().seed(items=5, seed=3) == seeded["items"]
 
 
-def test_spec_helper_for_cin7_bodies(cin7_sandbox, api):
+def test_the_contract_checks_cin7_bodies_and_the_request_log(cin7_sandbox, api):
     cin7_sandbox.add_item(sku="SPEC", stock={"Main Warehouse": 5})
     cin7_sandbox.configure(validate_requests=False, strict_totals=False)
     sale = new_sale(api)
@@ -544,5 +543,7 @@ def test_spec_helper_for_cin7_bodies(cin7_sandbox, api):
     assert len(violations) == 1
     assert violations[0][0].path == "/ExternalApi/v2/sale/order"
     assert violations[0][1] == ["Lines/0: 'Tax' is a required property", "Lines/0: 'Total' is a required property"]
-    assert validate_request("cin7", "POST", "/externalapi/v2/Sale", {"CustomerID": cin7_sandbox.customer_id}) == []
-    assert validate_request("cin7", "GET", "/product", None) == []
+    contract = cin7_sandbox.contract
+    assert contract.request_violations("POST", "/externalapi/v2/Sale", {"CustomerID": cin7_sandbox.customer_id}) == []
+    assert contract.request_violations("POST", "/ExternalApi/v2/sale", {"Location": "Main Warehouse"}) != []
+    assert contract.request_violations("GET", "/product", None) == []

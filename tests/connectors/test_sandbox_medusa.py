@@ -15,7 +15,6 @@ from connectors.sandbox.medusa import (
     MedusaSandbox,
     decode_jwt,
     encode_jwt,
-    validate_medusa_request,
     verify_signature,
 )
 from tests.connectors.sandboxes_medusa import medusa_sandbox  # noqa: F401
@@ -368,13 +367,13 @@ def test_invalid_bodies_are_400_invalid_data_naming_the_schema_error(sandbox, ap
     assert over_http[0]["request"]["path"] == path
 
 
-def test_spec_helper_and_switching_validation_off(sandbox, api):
+def test_the_contract_and_switching_validation_off(sandbox, api):
     path = "/admin/inventory-items/iitem_1/location-levels/sloc_1"
-    assert validate_medusa_request("POST", path, {"stocked_quantity": 5}) == []
-    assert validate_medusa_request("POST", path, {"stocked_quantity": True}) == [
+    assert sandbox.contract.request_violations("POST", path, {"stocked_quantity": 5}) == []
+    assert sandbox.contract.request_violations("POST", path, {"stocked_quantity": True}) == [
         "stocked_quantity: True is not of type 'number'"
     ]
-    assert validate_medusa_request("GET", "/admin/inventory-items", None) == []
+    assert sandbox.contract.request_violations("GET", "/admin/inventory-items", None) == []
     sandbox.add_inventory_item("OFF-1", stock={"European Warehouse": 3})
     eu = sandbox.location_ids["European Warehouse"]
     iid = item_id(sandbox, "OFF-1")

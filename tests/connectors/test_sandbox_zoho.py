@@ -14,7 +14,6 @@ import pytest
 import requests
 
 from connectors.sandbox import ZohoSandbox
-from connectors.sandbox.specs import check_request_log, validate_record, validate_request
 from connectors.sandbox.zoho import THROTTLE_MESSAGE, parse_zoho_time, zoho_time
 
 TIMEOUT = 5
@@ -716,31 +715,35 @@ def test_api_changes_send_webhooks_after_the_response_when_switched_on(zoho_sand
     assert received[0].json["item"]["stock_on_hand"] == 4
 
 
-# --- spec checks ---------------------------------------------------------------------------------------------
+# --- contract checks -----------------------------------------------------------------------------------------
 
 
-def test_spec_helper_checks_bodies_and_the_request_log(zoho_sandbox, api):
+def test_the_contract_checks_bodies_and_the_request_log(zoho_sandbox, api):
     item = zoho_sandbox.add_item(sku="SPEC-1", stock={"Head Office": 8})
     good = sales_order(zoho_sandbox, item["item_id"])
     bad = {"customer_id": zoho_sandbox.customer_id, "line_items": [{"item_id": item["item_id"], "quantity": "2"}]}
+    contract = zoho_sandbox.contract
 
-    assert validate_request("zoho", "POST", "/inventory/v1/salesorders", good) == []
-    assert validate_request("zoho", "POST", "/salesorders", bad) == [
+    assert contract.request_violations("POST", "/inventory/v1/salesorders", good) == []
+    assert contract.request_violations("POST", "/salesorders", bad) == [
         "line_items/0/quantity: '2' is not of type 'number'"
     ]
-    assert validate_request("zoho", "POST", "/salesorders", good, {"ignore_auto_number_generation": "true"}) == [
+    assert contract.request_violations("POST", "/salesorders", good, variant="ignore_auto_number_generation") == [
         "'salesorder_number' is a required property"
     ]
-    assert validate_request("zoho", "GET", "/items", None) == []
+    assert contract.request_violations("GET", "/items", None) == []
+    numbered = api.post("/salesorders", good, ignore_auto_number_generation="true")
+    assert numbered.status_code == 400
+    assert numbered.json()["message"] == "Invalid request body: 'salesorder_number' is a required property"
 
+    zoho_sandbox.clear_request_log()
     zoho_sandbox.configure(validate_requests=False)
     assert api.post("/salesorders", bad).status_code == 201  # the sandbox let it through ...
     api.post("/salesorders", good)
     violations = zoho_sandbox.spec_violations()  # ... and the log still tells
     assert len(violations) == 1
     assert violations[0][1] == ["line_items/0/quantity: '2' is not of type 'number'"]
-    assert check_request_log(zoho_sandbox.logged_requests()) == violations
-    assert validate_record(zoho_sandbox.logged_requests()[1]) == []
+    assert zoho_sandbox.record_violations(zoho_sandbox.logged_requests()[1]) == []
     over_http = control(zoho_sandbox, "GET", "spec-violations").json()["violations"]
     assert over_http[0]["errors"] == violations[0][1]
 

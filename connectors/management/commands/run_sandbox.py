@@ -10,10 +10,11 @@ import signal
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.sandbox import SANDBOXES
+from connectors.sandbox.contracts import ContractError
 
 
 class Command(BaseCommand):
-    help = "Run an in-memory partner sandbox (zoho or cin7) on 127.0.0.1 until interrupted."
+    help = "Run an in-memory partner sandbox (zoho, cin7, medusa or amazon) on 127.0.0.1 until interrupted."
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
 
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate-per-minute", type=float, default=None, help="the partner's rate limit")
         parser.add_argument(
-            "--no-validate", action="store_true", help="do not check request bodies against shared/specs"
+            "--no-validate", action="store_true", help="do not refuse request bodies that break the partner's contract"
         )
 
     def handle(self, *args, **options):
@@ -64,7 +65,10 @@ class Command(BaseCommand):
             kwargs["locations"] = [name.strip() for name in options["locations"].split(",") if name.strip()]
         if options["rate_per_minute"]:
             kwargs["rate_per_minute"] = options["rate_per_minute"]
-        sandbox = SANDBOXES[partner](**kwargs)
+        try:
+            sandbox = SANDBOXES[partner](**kwargs)
+        except ContractError as exc:
+            raise CommandError(str(exc)) from exc
         if options["seed_items"]:
             sandbox.seed(items=options["seed_items"])
         if options["mirror_warehouse"]:
