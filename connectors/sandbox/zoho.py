@@ -56,6 +56,9 @@ Sales orders and when Zoho's stock reflects them (the double-count rule depends 
     released, ``shipped_status`` becomes ``fulfilled``. So: the order is reflected in on hand exactly
     when ``shipped_status == "fulfilled"``. ``POST /salesorders/{id}/status/void`` gives back what the
     order took. Both steps bump the items' ``last_modified_time``.
+    Taxes: ``GET /settings/taxes`` lists the organization's one tax (``SALES_TAX_ID``, "Sales Tax", 8%); a
+    line with its ``tax_id`` carries ``tax_name`` and ``tax_percentage`` and adds its tax to the order's
+    ``tax_total`` (``total`` = ``sub_total`` + ``tax_total``, rounded to cents); an unknown ``tax_id`` is 400.
 
 Inventory adjustments
     ``POST /inventoryadjustments`` needs ``date, reason, adjustment_type`` (only ``quantity``) and
@@ -129,6 +132,9 @@ SORT_COLUMNS = (
     "stock_on_hand",
 )
 MAX_PER_PAGE = 200
+#: The organization's one tax (``GET /settings/taxes``); a line without ``tax_id`` is untaxed.
+SALES_TAX_ID = "4815000000055001"
+NO_TAX = {"tax_id": "", "tax_name": "", "tax_percentage": 0}
 _TIME_PATTERN = re.compile(
     r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?\s*(Z|[+\- ]\d{2}:?\d{2})?$"
 )
@@ -270,6 +276,9 @@ class ZohoSandbox(BaseSandbox):
         self.customers = {
             self.customer_id: {"contact_id": self.customer_id, "contact_name": "Stockpool Channels"},
             "4815000000044081": {"contact_id": "4815000000044081", "contact_name": "Walk-in Customer"},
+        }
+        self.taxes = {
+            SALES_TAX_ID: {"tax_id": SALES_TAX_ID, "tax_name": "Sales Tax", "tax_percentage": 8, "tax_type": "tax"}
         }
         self._seeded = 0
         for name in self.default_locations:
@@ -661,6 +670,7 @@ class ZohoSandbox(BaseSandbox):
             Rule(f"{v1}/items/<item_id>", endpoint="get_item", methods=["GET"]),
             Rule(f"{v1}/itemdetails", endpoint="item_details", methods=["GET"]),
             Rule(f"{v1}/locations", endpoint="list_locations", methods=["GET"]),
+            Rule(f"{v1}/settings/taxes", endpoint="list_taxes", methods=["GET"]),
             Rule(f"{v1}/categories", endpoint="list_categories", methods=["GET"]),
             Rule(f"{v1}/salesorders", endpoint="list_salesorders", methods=["GET"]),
             Rule(f"{v1}/salesorders", endpoint="create_salesorder", methods=["POST"]),
@@ -1047,6 +1057,9 @@ class ZohoSandbox(BaseSandbox):
             {"code": 0, "message": "success", "locations": [dict(loc) for loc in self.locations.values()]}
         )
 
+    def _api_list_taxes(self, request: Request, body: Any, pending: _Pending) -> Response:
+        return json_response({"code": 0, "message": "success", "taxes": [dict(tax) for tax in self.taxes.values()]})
+
     def _api_list_categories(self, request: Request, body: Any, pending: _Pending) -> Response:
         root = {
             "category_id": "-1",
@@ -1101,6 +1114,9 @@ class ZohoSandbox(BaseSandbox):
             rate = as_number(line.get("rate"))
             rate = item.rate if rate is None else rate
             location_id = self._line_location(line, order_location)
+            tax = self.taxes.get(str(line.get("tax_id") or ""), NO_TAX)
+            if line.get("tax_id") and tax is NO_TAX:
+                raise PartnerError(400, f"Invalid value passed for tax_id in line {index + 1}", 4)
             line_items.append(
                 {
                     "line_item_id": self._next_id("line_item", 4815000000400000),
@@ -1112,6 +1128,7 @@ class ZohoSandbox(BaseSandbox):
                     "rate": num(rate),
                     "quantity": num(quantity),
                     "unit": item.unit,
+                    **{key: tax[key] for key in ("tax_id", "tax_name", "tax_percentage")},
                     "item_total": num(rate * quantity),
                     "location_id": location_id,
                     "location_name": self.locations[location_id]["location_name"],
@@ -1123,6 +1140,7 @@ class ZohoSandbox(BaseSandbox):
         stamp = self._stamp()
         order_id = self._next_id("salesorder", 4815000000300000)
         sub_total = sum(line["item_total"] for line in line_items)
+        tax_total = round(sum(line["item_total"] * line["tax_percentage"] / 100 for line in line_items), 2)
         order = {
             "salesorder_id": order_id,
             "salesorder_number": number,
@@ -1141,8 +1159,8 @@ class ZohoSandbox(BaseSandbox):
             "location_name": self.locations[str(order_location or self.primary_location_id)]["location_name"],
             "line_items": line_items,
             "sub_total": num(sub_total),
-            "tax_total": 0,
-            "total": num(sub_total),
+            "tax_total": num(tax_total),
+            "total": num(round(sub_total + tax_total, 2)),
             "notes": body.get("notes", ""),
             "created_time": zoho_time(stamp),
             "last_modified_time": zoho_time(stamp),

@@ -291,14 +291,21 @@ class TestPush:
         assert message.status == OutboundMessage.Status.DELIVERED
         assert not zoho_sandbox.spec_violations()
 
-    def test_the_sales_order_is_at_the_price_the_pos_charged(self, account, zoho_sandbox, pos):
+    def test_the_sales_order_carries_the_price_and_tax_the_pos_charged(self, account, zoho_sandbox, pos):
+        (tax,) = client_for(account).get("/settings/taxes").data["taxes"]  # Sales Tax, 8%
+        account.settings["tax_id"] = tax["tax_id"]
+        account.save()
         self.sell(pos, 2, unit_price=Decimal("18.50"), tax=Decimal("2.96"))
+        self.sell(pos, 1, sale_id="S-2", unit_price=Decimal("9.00"), tax=Decimal("0"))
 
         outbox.deliver_due()
 
-        ((line,),) = [order["line_items"] for order in zoho_sandbox.orders()]
-        assert line["rate"] == 18.5
+        taxed, untaxed = sorted(zoho_sandbox.orders(), key=lambda order: order["reference_number"])
+        (line,), (plain,) = taxed["line_items"], untaxed["line_items"]
+        assert (line["rate"], line["quantity"], line["tax_id"]) == (18.5, 2, tax["tax_id"])
         assert line["description"] == "Tax charged: 2.96"
+        assert (taxed["sub_total"], taxed["tax_total"], taxed["total"]) == (37, 2.96, 39.96)
+        assert (plain["rate"], plain["tax_id"], untaxed["tax_total"]) == (9, "", 0)
         assert not zoho_sandbox.spec_violations()
 
     def test_a_sale_is_found_by_its_reference_and_our_note_not_by_another_channels_order_number(
