@@ -26,8 +26,15 @@ run: venv
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py load_demo
 	@echo ""
-	@echo "  Stockpool is starting: http://127.0.0.1:$(WEB_PORT)/admin/  (health: /health/, API docs: /api/docs/)"
-	@echo "  Ctrl-C stops the web server, the Celery worker and Celery beat."
+	@echo "  Stockpool is starting these processes (config/Procfile); Ctrl-C stops them all:"
+	@echo "    web     http://127.0.0.1:$(WEB_PORT)/admin/  (health: /health/, API docs: /api/docs/)"
+	@echo "    worker  Celery worker: outbox deliveries, webhooks, syncs, alert notifications"
+	@echo "    beat    Celery beat: expiry sweeps, scheduled syncs, alert rules, reconciliation"
+	@echo "    zoho    Zoho Inventory sandbox   http://127.0.0.1:8101/_sandbox/"
+	@echo "    cin7    Cin7 Core sandbox        http://127.0.0.1:8102/_sandbox/"
+	@echo "    medusa  Medusa sandbox           http://127.0.0.1:8103/_sandbox/"
+	@echo "    amazon  Amazon SP-API sandbox    http://127.0.0.1:8104/_sandbox/"
+	@echo "  What each sandbox received: GET <sandbox>/_sandbox/requests (README: Partner sandboxes)."
 	@echo ""
 	WEB_PORT=$(WEB_PORT) $(BIN)/honcho --procfile config/Procfile --app-root . start
 
