@@ -11,7 +11,11 @@
   ``seen_choice_fields`` (a listing names the supplier's variant it sells); that is what raw-id and
   autocomplete fields validate against. Django's autocomplete view reads the related model's admin
   ``get_queryset``, scoped as well;
-* related-object list filters offer only values present in the user's rows.
+* related-object list filters offer only values present in the user's rows;
+* a section whose rows hang off a model the user's organizations have no row of and may not add
+  (``shown_with``: a reseller without warehouses has no stock, no ledger, no partner accounts) is left
+  out of the sidebar and the index; its pages answer as before;
+* a change page with nothing to save offers no Save buttons.
 
 Superusers see and do what they did before.
 """
@@ -23,6 +27,7 @@ from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import Http404
+from django.utils.translation import gettext
 
 from inventory.scoping import is_manageable, is_scoped, manageable_by, visible_to
 
@@ -162,6 +167,37 @@ class ScopedModelAdminMixin(ScopedAdminMixin):
         scope = visible_to if name in READING_ACTIONS else manageable_by
         return scope(queryset, request.user, self.permission_for(name))
 
+    #: The model this section's rows hang off (stock off warehouses, sync jobs off partner accounts): the
+    #: section shows in the sidebar and the index only to those whose organizations have a row of it, or
+    #: who may add one. ``None``: it shows wherever the role's permissions allow.
+    shown_with: type[models.Model] | None = None
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and (
+            self.shown_with is None or self._may_have_rows_of(request, self.shown_with)
+        )
+
+    def _may_have_rows_of(self, request, model) -> bool:
+        if request.user.is_superuser:
+            return True
+        memo = request.__dict__.setdefault("_sections_shown_with", {})  # the sidebar and the index both ask
+        if model not in memo:
+            owner_admin = self.admin_site._registry.get(model)
+            memo[model] = visible_to(model, request.user).exists() or bool(
+                owner_admin and owner_admin.has_add_permission(request)
+            )
+        return memo[model]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if change and not _anything_to_save(context):
+            context.update(
+                title=gettext("View %s") % self.opts.verbose_name,
+                show_save=False,
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_list_filter(self, request):
         filters = super().get_list_filter(request)
         if request.user.is_superuser:
@@ -179,6 +215,18 @@ class ScopedModelAdminMixin(ScopedAdminMixin):
         if isinstance(field, models.ForeignKey | models.ManyToManyField | models.OneToOneField):
             return (entry, admin.RelatedOnlyFieldListFilter)
         return entry
+
+
+def _anything_to_save(context) -> bool:
+    """Whether a change page has a field to edit, or an inline row to add, change or delete."""
+    if context["adminform"].form.fields:
+        return True
+    return any(
+        inline.has_add_permission
+        or inline.formset.can_delete
+        or (inline.has_change_permission and inline.formset.form.base_fields)
+        for inline in context["inline_admin_formsets"]
+    )
 
 
 class ScopedModelAdmin(ScopedModelAdminMixin, admin.ModelAdmin):
