@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from alerts import services
 from alerts.models import Alert, AlertRule, Severity
 from inventory.admin_bulk import AlertExportMixin
+from inventory.admin_display import short_time, with_detail
 from inventory.admin_scoping import ScopedModelAdmin
 from inventory.scoping import visible_to
 
@@ -27,7 +28,7 @@ class AlertActionForm(ActionForm):
 class AlertAdmin(AlertExportMixin, ScopedModelAdmin):
     """The manager's list: most recent first, coloured by severity, worked in bulk with a note."""
 
-    list_display = ["severity_badge", "kind", "subject_link", "message", "status", "count", "last_seen", "first_seen"]
+    list_display = ["severity_badge", "kind", "subject_and_message", "status", "count", "last_seen_at"]
     list_display_links = ["kind"]
     list_filter = [
         "status",
@@ -83,6 +84,14 @@ class AlertAdmin(AlertExportMixin, ScopedModelAdmin):
         if rule is None:
             return "another organization's or the platform's rule"
         return format_html('<a href="{}">{}</a>', reverse("admin:alerts_alertrule_change", args=[rule.pk]), rule)
+
+    @admin.display(description="alert", ordering="subject_label")
+    def subject_and_message(self, alert):
+        return with_detail(self.subject_link(alert), alert.message)
+
+    @admin.display(description="last seen", ordering="last_seen")
+    def last_seen_at(self, alert):
+        return short_time(alert.last_seen)
 
     @admin.display(description="subject", ordering="subject_label")
     def subject_link(self, alert):

@@ -24,6 +24,7 @@ from django.utils.http import urlencode
 
 from inventory import selectors, services
 from inventory.admin_bulk import ListingBulkMixin, MovementExportMixin, StockLevelBulkMixin
+from inventory.admin_display import BAD, WARN, badge, short_time, with_detail
 from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin, ScopedModelAdminMixin, ScopedTabularInline
 from inventory.forms import AdjustStockForm, BulkAdjustStockForm, ReceiveStockForm, TransferStockForm
 from inventory.models import (
@@ -122,6 +123,7 @@ class OrganizationAdmin(ScopedModelAdmin):
 
 @admin.register(Warehouse)
 class WarehouseAdmin(ScopedModelAdmin):
+    shown_with = Warehouse
     list_display = ("code", "name", "organization", "active", "system_of_record")
     list_filter = ("active", "system_of_record", "organization")
     list_select_related = ("organization",)
@@ -269,7 +271,8 @@ class BelowThresholdFilter(admin.SimpleListFilter):
 class StockLevelAdmin(StockLevelBulkMixin, ReadOnlyModelAdmin):
     """Stock levels to look at; changing them takes ``inventory.adjust_stock`` and the operation views."""
 
-    list_display = ("warehouse", "sku", "product", "on_hand", "reserved", "available", "is_low", "movements")
+    shown_with = Warehouse
+    list_display = ("sku", "warehouse_code", "on_hand", "reserved", "available", "low_stock", "movements")
     list_filter = ("warehouse", BelowThresholdFilter)
     list_select_related = ("warehouse", "variant__product")
     search_fields = ("variant__sku", "=variant__barcode", "variant__product__name")
@@ -292,19 +295,25 @@ class StockLevelAdmin(StockLevelBulkMixin, ReadOnlyModelAdmin):
 
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, level):
-        return level.variant.sku
+        return with_detail(level.variant.sku, level.variant.product.name)
 
-    @admin.display(ordering="variant__product__name")
-    def product(self, level):
-        return level.variant.product.name
+    @admin.display(description="Warehouse", ordering="warehouse__code")
+    def warehouse_code(self, level):
+        return format_html('<span title="{}">{}</span>', level.warehouse.name, level.warehouse.code)
 
     @admin.display(ordering="available_qty")
     def available(self, level):
         return level.available_qty
 
-    @admin.display(boolean=True, description="Low stock")
-    def is_low(self, level):
-        return level.available_qty <= level.variant.low_stock_threshold
+    @admin.display(description="Low stock", ordering="available_qty")
+    def low_stock(self, level):
+        """A problem in warning colours: "Out" with nothing available, "Low" at or below the threshold; else blank."""
+        available, threshold = level.available_qty, level.variant.low_stock_threshold
+        if available <= 0:
+            return badge("Out", BAD, f"Nothing available (low at {threshold})")
+        if available <= threshold:
+            return badge("Low", WARN, f"{available} available, at or below the threshold of {threshold}")
+        return ""
 
     @admin.display(description="Ledger")
     def movements(self, level):
@@ -431,16 +440,16 @@ def _booked_message(movements) -> str:
 class StockMovementAdmin(MovementExportMixin, ReadOnlyModelAdmin):
     """The ledger is append-only: nobody, superusers included, adds, changes or deletes movements here."""
 
+    shown_with = Warehouse
     list_display = (
-        "created_at",
+        "when",
         "sku",
-        "warehouse",
+        "warehouse_code",
         "signed_quantity",
         "on_hand_after",
         "reason",
-        "source",
-        "actor",
-        "reference",
+        "made_by",
+        "short_reference",
     )
     list_filter = ("reason", "source", "warehouse", "created_at")
     list_select_related = ("variant", "warehouse", "actor")
@@ -463,13 +472,35 @@ class StockMovementAdmin(MovementExportMixin, ReadOnlyModelAdmin):
     # Counting the whole ledger on every filtered page is slow once it is large.
     show_full_result_count = False
 
+    @admin.display(description="When", ordering="created_at")
+    def when(self, movement):
+        return short_time(movement.created_at)
+
     @admin.display(description="SKU", ordering="variant__sku")
     def sku(self, movement):
         return movement.variant.sku
 
+    @admin.display(description="Warehouse", ordering="warehouse__code")
+    def warehouse_code(self, movement):
+        return format_html('<span title="{}">{}</span>', movement.warehouse.name, movement.warehouse.code)
+
     @admin.display(description="Quantity", ordering="quantity")
     def signed_quantity(self, movement):
         return f"{movement.quantity:+d}"
+
+    @admin.display(description="By", ordering="actor__username")
+    def made_by(self, movement):
+        """Who booked it, and through what (the admin, the API, a sync): one column for both."""
+        if movement.actor is None:
+            return movement.get_source_display()
+        return with_detail(movement.actor.get_username(), movement.get_source_display())
+
+    @admin.display(description="Reference", ordering="reference")
+    def short_reference(self, movement):
+        """Cut to the column's width (a sale's reservation id is long); whole in the tooltip and on the page."""
+        if not movement.reference:
+            return "-"
+        return format_html('<span class="sp-clip" title="{}">{}</span>', movement.reference, movement.reference)
 
 
 class ChannelWarehouseInline(ScopedTabularInline):
