@@ -3,24 +3,11 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Sum
 from django.template.response import TemplateResponse
 
-from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin, ScopedTabularInline
+from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin
 from inventory.exceptions import DomainError
+from inventory.scoping import visible_to
 from reservations import selectors, services
-from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
-
-
-class ReservationLineInline(ScopedTabularInline):
-    model = ReservationLine
-    fields = ["variant", "warehouse", "quantity", "unit_price", "tax"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("variant__product", "warehouse")
+from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, Reservation
 
 
 @admin.register(Reservation)
@@ -30,7 +17,6 @@ class ReservationAdmin(ScopedModelAdmin):
     search_fields = ["order_ref", "invoice_number", "customer_name", "lines__variant__sku"]
     list_select_related = ["channel"]
     date_hierarchy = "created_at"
-    inlines = [ReservationLineInline]
     actions = ["release_selected"]
     readonly_fields = [
         "id",
@@ -50,6 +36,13 @@ class ReservationAdmin(ScopedModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(total_units=Sum("lines__quantity"))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Its lines, by SKU and warehouse, to read: nothing on a reservation is edited in a form.
+        if obj is not None:
+            lines = obj.lines.select_related("variant__product", "warehouse").order_by("pk")
+            context["lines"] = visible_to(lines, request.user, "reservations.view_reservationline")
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="units", ordering="total_units")
     def units(self, reservation):
