@@ -34,12 +34,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from alerts.admin import SEVERITY_COLOURS
 from alerts.models import SEVERITY_RANK, Alert
 from alerts.selectors import open_counts_by_severity
 from config import charts
-from connectors.admin import sync_progress_widget
+from connectors.admin import live_figure, sync_progress_widget
 from connectors.models import ConnectorAccount, Kind, OutboundMessage, SyncJob
 from inventory.models import Channel, ChannelListing, StockLevel, StockMovement, Variant, Warehouse
 from inventory.scoping import counted_for, organization_ids, view_permission, visible_to
@@ -443,7 +444,7 @@ def _sync_panel(user, window: Window) -> dict | None:
     accounts = []
     for row in sync_accounts(user, window):
         tone, state = _account_health(row)
-        live = live_url = None
+        live = live_url = live_counts = None
         if row["live_job_id"]:
             job = SyncJob(
                 pk=row["live_job_id"],
@@ -453,6 +454,12 @@ def _sync_panel(user, window: Window) -> dict | None:
             )
             live = sync_progress_widget(job)
             live_url = reverse("admin:connectors_syncjob_change", args=[job.pk])
+            processed = live_figure(job, "processed", job.processed)
+            live_counts = (
+                format_html("{} of {} processed", processed, live_figure(job, "total", job.total))
+                if job.total
+                else format_html("{} processed", processed)
+            )
         accounts.append(
             {
                 **row,
@@ -462,6 +469,7 @@ def _sync_panel(user, window: Window) -> dict | None:
                 "url": reverse("admin:connectors_connectoraccount_change", args=[row["pk"]]) if may_open else "",
                 "live": live,
                 "live_url": live_url,
+                "live_counts": live_counts,
             }
         )
     return {

@@ -1,7 +1,12 @@
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from connectors import crypto, outbox, services, sync, webhooks
 from connectors.models import (
@@ -14,6 +19,7 @@ from connectors.models import (
     SyncJob,
     WebhookEvent,
 )
+from inventory.admin_display import short_time, with_detail
 from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin
 
 CREDENTIAL_FIELDS = sorted({name for names in REQUIRED_CREDENTIALS.values() for name in names})
@@ -74,17 +80,17 @@ class ConnectorAccountForm(forms.ModelForm):
 
 @admin.register(ConnectorAccount)
 class ConnectorAccountAdmin(ScopedModelAdmin):
+    shown_with = ConnectorAccount
     action_permissions = {"run_sync": "connectors.run_sync"}
     form = ConnectorAccountForm
     list_display = [
-        "name",
+        "name_and_organization",
         "kind",
-        "organization",
-        "warehouse",
+        "warehouse_code",
         "enabled",
         "health",
         "circuit_state",
-        "last_success_at",
+        "last_success",
     ]
     list_filter = ["kind", "enabled", "circuit_state"]
     search_fields = ["name"]
@@ -99,6 +105,8 @@ class ConnectorAccountAdmin(ScopedModelAdmin):
         "created_at",
     ]
     actions = ["test_connection", "sync_incremental", "sync_full", "reconcile_now"]
+    #: The list actions an account's own page offers as buttons, in their order there.
+    page_actions = {"test_connection": "Test connection", "sync_incremental": "Sync now", "sync_full": "Full sync"}
 
     def get_fieldsets(self, request, obj=None):
         credential_fields = [f"credential_{name}" for name in CREDENTIAL_FIELDS]
@@ -130,6 +138,20 @@ class ConnectorAccountAdmin(ScopedModelAdmin):
         stored.append(f"webhook secret: {'set' if account.webhook_secret_encrypted else 'none'}")
         return "; ".join(stored)
 
+    @admin.display(description="name", ordering="name")
+    def name_and_organization(self, account):
+        return with_detail(account.name, account.organization)
+
+    @admin.display(description="warehouse", ordering="warehouse__code")
+    def warehouse_code(self, account):
+        if account.warehouse is None:
+            return "-"
+        return format_html('<span title="{}">{}</span>', account.warehouse.name, account.warehouse.code)
+
+    @admin.display(description="last success", ordering="last_success_at")
+    def last_success(self, account):
+        return short_time(account.last_success_at)
+
     @admin.display(description="health")
     def health(self, account):
         if account.last_error:
@@ -151,7 +173,10 @@ class ConnectorAccountAdmin(ScopedModelAdmin):
         self._start(request, queryset, SyncJob.Kind.FULL)
 
     def _start(self, request, queryset, kind):
-        for account in queryset.filter(enabled=True):
+        for account in queryset:
+            if not account.enabled:
+                self.message_user(request, f"{account}: disabled, no sync started.", messages.WARNING)
+                continue
             job, created = sync.start_sync(account, kind, started_by=request.user)
             verb = "started" if created else "already running"
             self.message_user(request, f"{account}: {job.get_kind_display()} {verb} (job {job.pk}).")
@@ -166,6 +191,43 @@ class ConnectorAccountAdmin(ScopedModelAdmin):
     def has_run_sync_permission(self, request):
         return request.user.has_perm("connectors.run_sync")
 
+    def get_urls(self):
+        run = self.admin_site.admin_view(self.run_page_action)
+        return [
+            path("<path:object_id>/run/<str:action>/", run, name="connectors_connectoraccount_run"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["page_actions"] = self._page_actions_for(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _page_actions_for(self, request, account) -> list[tuple[str, str]]:
+        """(action, label) of the buttons ``account``'s page offers: the list actions the user may run on it."""
+        if account is None:
+            return []
+        offered = self.get_actions(request)
+        allowed = [name for name in self.page_actions if name in offered]
+        if not allowed or not self.rows_for_action(request, self._only(request, account), "run_sync").exists():
+            return []
+        return [(name, self.page_actions[name]) for name in allowed]
+
+    @method_decorator(require_POST)
+    def run_page_action(self, request, object_id, action):
+        """A button of the account's page: its list action on this one account, checked and run the same way."""
+        account = self.get_object(request, unquote(object_id))  # another organization's: 404; beyond the role: 403
+        if account is None:
+            raise Http404("No such connector account.")
+        offered = self.get_actions(request)
+        if action not in self.page_actions or action not in offered:
+            raise PermissionDenied
+        run, _name, _description = offered[action]
+        run(self, request, self._only(request, account))
+        return HttpResponseRedirect(reverse("admin:connectors_connectoraccount_change", args=[account.pk]))
+
+    def _only(self, request, account):
+        return self.get_queryset(request).filter(pk=account.pk)
+
 
 #: Jobs whose progress can still change: their bars are kept live by connectors/static/connectors/sync_progress.js.
 LIVE_STATUSES = (SyncJob.Status.QUEUED, SyncJob.Status.RUNNING)
@@ -175,7 +237,8 @@ def sync_progress_widget(job: SyncJob) -> str:
     """A job's progress bar and figure; a queued or running job's carries the API URL the script polls.
 
     The script (sync_progress.js) reads ``data-sync-url`` and updates the ``<progress>``, the
-    ``data-sync-field="label"`` text and any ``data-sync-status-of="<job id>"`` element until the job ends.
+    ``data-sync-field="label"`` text, any ``data-sync-status-of="<job id>"`` element and every figure
+    marked by ``live_figure`` until the job ends.
     """
     percent = job.progress_percent
     if percent is None:
@@ -194,22 +257,42 @@ def sync_progress_widget(job: SyncJob) -> str:
     )
 
 
+def live_figure(job: SyncJob, field: str, shown) -> str:
+    """``shown`` (the job's ``field`` as the page shows it now), kept current by sync_progress.js from the
+    job's API answer (``field`` is a key of it) while the job can still change."""
+    if job.status not in LIVE_STATUSES:
+        return shown
+    return format_html('<span data-sync-of="{}" data-sync-field="{}">{}</span>', job.pk, field, shown)
+
+
+def _or_dash(value):
+    return "-" if value is None else value
+
+
+def _live_field(field: str, description: str, show=_or_dash):
+    """A list column or read-only field showing the job's ``field`` (through ``show``), live while the job runs."""
+
+    @admin.display(description=description, ordering=field)
+    def display(self, job):
+        return live_figure(job, field, show(getattr(job, field)))
+
+    display.__name__ = f"live_{field}"
+    return display
+
+
 @admin.register(SyncJob)
 class SyncJobAdmin(ScopedModelAdmin):
+    shown_with = ConnectorAccount
     list_display = [
         "id",
-        "account",
-        "kind",
-        "job_status",
-        "progress",
-        "processed",
-        "created_count",
-        "updated_count",
-        "unchanged_count",
-        "failed_count",
-        "started_by",
-        "created_at",
-        "finished_at",
+        "account_and_kind",
+        "status_and_progress",
+        "live_processed",
+        "live_created_count",
+        "live_updated_count",
+        "live_unchanged_count",
+        "live_failed_count",
+        "live_finished_at",
     ]
     list_filter = ["status", "kind", "account"]
     list_select_related = ["account", "started_by"]
@@ -218,24 +301,37 @@ class SyncJobAdmin(ScopedModelAdmin):
         "kind",
         "job_status",
         "progress",
-        "total",
-        "processed",
-        "created_count",
-        "updated_count",
-        "unchanged_count",
-        "failed_count",
+        "live_total",
+        "live_processed",
+        "live_created_count",
+        "live_updated_count",
+        "live_unchanged_count",
+        "live_failed_count",
         "errors",
         "checkpoint",
         "started_by",
         "created_at",
-        "started_at",
-        "finished_at",
+        "live_started_at",
+        "live_finished_at",
         "heartbeat_at",
     ]
     fields = readonly_fields
 
     class Media:
         js = ["connectors/sync_progress.js"]
+
+    live_total = _live_field("total", "total")
+    live_processed = _live_field("processed", "processed")
+    live_created_count = _live_field("created_count", "created")
+    live_updated_count = _live_field("updated_count", "updated")
+    live_unchanged_count = _live_field("unchanged_count", "unchanged")
+    live_failed_count = _live_field("failed_count", "failed")
+    live_started_at = _live_field("started_at", "started", short_time)
+    live_finished_at = _live_field("finished_at", "finished", short_time)
+
+    @admin.display(description="account", ordering="account__name")
+    def account_and_kind(self, job):
+        return with_detail(job.account.name, job.get_kind_display())
 
     @admin.display(description="status", ordering="status")
     def job_status(self, job):
@@ -244,6 +340,10 @@ class SyncJobAdmin(ScopedModelAdmin):
     @admin.display(description="progress")
     def progress(self, job):
         return sync_progress_widget(job)
+
+    @admin.display(description="status", ordering="status")
+    def status_and_progress(self, job):
+        return format_html('{}<div class="sp-progress-line">{}</div>', self.job_status(job), self.progress(job))
 
     def has_add_permission(self, request):
         return False
@@ -254,6 +354,7 @@ class SyncJobAdmin(ScopedModelAdmin):
 
 @admin.register(SyncConflict)
 class SyncConflictAdmin(ScopedModelAdmin):
+    shown_with = ConnectorAccount
     action_permissions = {"resolve_conflict": "connectors.resolve_conflict"}
     list_display = [
         "variant",
@@ -406,6 +507,7 @@ class OutboundMessageAdmin(ReadOnlyModelAdmin):
 
 @admin.register(ExternalRef)
 class ExternalRefAdmin(ScopedModelAdmin):
+    shown_with = ConnectorAccount
     list_display = ["account", "content_type", "object_id", "external_id", "external_code", "last_seen_at"]
     list_filter = ["account", "content_type"]
     search_fields = ["external_id", "external_code"]
@@ -420,6 +522,7 @@ class ExternalRefAdmin(ScopedModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ScopedModelAdmin):
+    shown_with = ConnectorAccount
     action_permissions = {"replay": "connectors.change_webhookevent"}
     list_display = ["received_at", "account", "event_type", "status", "attempts", "short_error"]
     list_filter = ["status", "account", "event_type"]
