@@ -5,7 +5,8 @@
 * ``console_errors``: what the page logged as an error or threw, collected for the test to assert on.
 * ``staff_user(role)``: a staff user in one of the roles of ``alerts/migrations/0003_roles.py``
   (the groups are put back first: live-server tests are transactional, and the flush after an
-  earlier one empties them), or a superuser; ``log_in(page, user)`` goes through the real login form.
+  earlier one empties them) in the test organization or another one, or a superuser;
+  ``log_in(page, user)`` goes through the real login form.
 * A failing browser test leaves a full-page screenshot in ``var/test-screenshots/<test name>.png``.
 
 The browser is ``/usr/bin/chromium`` (``CHROMIUM`` overrides it), which ``.ci/run`` installs.
@@ -28,7 +29,7 @@ from tests.factories import UserFactory, give_role
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOT_DIR = Path(settings.BASE_DIR) / "var" / "test-screenshots"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT = {"width": 1366, "height": 768}
 #: Playwright's waits (actions, navigations, ``expect``) give up after this many milliseconds.
 TIMEOUT_MS = 5_000
 PASSWORD = "secret-pass-123"  # UserFactory's
@@ -68,8 +69,17 @@ def browser():
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            # root in CI has no user namespaces for the sandbox; /dev/shm is small in containers
-            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+            # root in CI has no user namespaces for the sandbox; /dev/shm is small in containers; and a test
+            # browser has no business calling home
+            args=[
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         try:
             yield chromium
@@ -102,14 +112,15 @@ def staff_user(transactional_db):
     """``staff_user(MANAGER)`` (or CLERK, ADMINISTRATOR), or ``staff_user()`` for a superuser.
 
     A role's user is a member of the test organization, which owns what the factories make
-    (``UserFactory``'s ``organization``), so they see the test's data (``inventory.scoping``)."""
+    (``UserFactory``'s ``organization``), so they see the test's data (``inventory.scoping``), or
+    with ``organization=``, of that one alone."""
 
-    def _staff_user(role: str | None = None, *, username: str | None = None):
+    def _staff_user(role: str | None = None, *, username: str | None = None, organization=None):
         if role is None:
             return UserFactory(username=username or "root", is_superuser=True)
         roles.install(apps, SimpleNamespace(connection=connection))
-        user = UserFactory(username=username or re.sub(r"\W+", "-", role.lower()))
-        return give_role(user, role)
+        user = UserFactory(username=username or re.sub(r"\W+", "-", role.lower()), organization=organization)
+        return give_role(user, role, organization)
 
     return _staff_user
 
