@@ -1,6 +1,9 @@
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.servers.basehttp import ThreadedWSGIServer
+from django.db import transaction
+from django.test import override_settings
 from django.test.testcases import LiveServerThread
 from rest_framework.test import APIClient
 
@@ -38,13 +41,33 @@ LiveServerThread.server_class = _BackloggedWSGIServer
 celery_app.conf.broker_url = "memory://"
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings):
-    """Tests render pages without running collectstatic, so no manifest is needed."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """Every test user gets a password: Django's PBKDF2 (a million iterations) costs a third of a
+    second per user, which made the admin tests spend most of their time hashing."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_static_files():
+    """Tests render pages without running collectstatic, so no manifest is needed; for the whole session,
+    so that a class-scoped fixture (``class_db``) renders pages too."""
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(STORAGES={**settings.STORAGES, "staticfiles": plain}):
+        yield
+
+
+@pytest.fixture(scope="class")
+def class_db(django_db_setup, django_db_blocker):
+    """Database access for a class-scoped fixture that builds a world once for the tests of a class, as
+    Django's ``setUpTestData`` does: the world is made in a transaction rolled back after the class's last
+    test, and each test runs in a savepoint of it rolled back after the test, so no test sees another's
+    writes. The tests must not be transactional (``transaction=True``) and must leave the world's Python
+    objects as they found them."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 @pytest.fixture(autouse=True)
