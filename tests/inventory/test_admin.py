@@ -4,6 +4,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +20,16 @@ from rest_framework.authtoken.models import Token
 from inventory import services
 from inventory.models import Category, ChannelListing, ListingStateChange, StockLevel, StockMovement, Variant
 from tests import factories
-from tests.factories import CategoryFactory, MembershipFactory, UserFactory, VariantFactory, WarehouseFactory
+from tests.factories import (
+    CategoryFactory,
+    ChannelFactory,
+    ChannelListingFactory,
+    ChannelWarehouseFactory,
+    MembershipFactory,
+    UserFactory,
+    VariantFactory,
+    WarehouseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,41 +93,21 @@ def clerk(db):
     return user
 
 
-@pytest.fixture
-def world(superuser, receive, channel_with, listing_for):
-    """A row of every model the admin shows, so each change form has something to open."""
-    category = CategoryFactory(parent=CategoryFactory(name="Tobacco", slug="tobacco"), name="Pipe", slug="pipe")
-    variant = VariantFactory(product__category=category)
-    warehouse = WarehouseFactory()
-    receive(warehouse, variant, 10)
-    listing = listing_for(channel_with(warehouse), variant)
+def stock_and_list(warehouse, variant, **rules):
+    """Ten units of ``variant`` booked at ``warehouse`` and listed, with ``rules``, on a channel drawing from it."""
+    services.receive_stock(warehouse=warehouse, variant=variant, quantity=10, source=Source.SYSTEM)
+    channel = ChannelFactory()
+    ChannelWarehouseFactory(channel=channel, warehouse=warehouse)
+    listing = ChannelListingFactory(channel=channel, variant=variant, **rules)
     services.refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
-    Group.objects.create(name="Clerks")
-    Token.objects.create(user=superuser)
-    every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
-    PeriodicTask.objects.create(
-        name="heartbeat", task="config.celery.record_worker_heartbeat_task", interval=every_minute
-    )
-    CrontabSchedule.objects.create()
-    SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
-    ClockedSchedule.objects.create(clocked_time=timezone.now())
 
 
-@pytest.fixture
-def add_rows(receive, channel_with, listing_for):
-    """``add_rows(n)``: n more rows in every inventory changelist, each with its own related objects."""
-
-    def _add_rows(n):
-        root = CategoryFactory()
-        for _ in range(n):
-            MembershipFactory()  # a user and an organization
-            variant = VariantFactory(product__category=CategoryFactory(parent=root))
-            warehouse = WarehouseFactory()
-            receive(warehouse, variant, 10)
-            listing = listing_for(channel_with(warehouse), variant, buffer=1)
-            services.refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
-
-    return _add_rows
+def add_rows(n):
+    """n more rows in every inventory changelist, each with its own related objects."""
+    root = CategoryFactory()
+    for _ in range(n):
+        MembershipFactory()  # a user and an organization
+        stock_and_list(WarehouseFactory(), VariantFactory(product__category=CategoryFactory(parent=root)), buffer=1)
 
 
 def example_of(model):
@@ -133,39 +123,72 @@ def example_of(model):
 # --- Every page renders ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
-def test_every_changelist_renders(root_client, world, model, model_admin):
-    assert root_client.get(admin_url(model, "changelist")).status_code == 200
+class TestEveryPage:
+    """Every admin page renders, over one world made once for all of them: they only read it."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def world(cls, class_db):
+        """A row of every model the admin shows, so each change form has something to open."""
+        superuser = UserFactory(username="root", is_superuser=True)
+        category = CategoryFactory(parent=CategoryFactory(name="Tobacco", slug="tobacco"), name="Pipe", slug="pipe")
+        stock_and_list(WarehouseFactory(), VariantFactory(product__category=category))
+        Group.objects.create(name="Clerks")
+        Token.objects.create(user=superuser)
+        every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
+        PeriodicTask.objects.create(
+            name="heartbeat", task="config.celery.record_worker_heartbeat_task", interval=every_minute
+        )
+        CrontabSchedule.objects.create()
+        SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
+        ClockedSchedule.objects.create(clocked_time=timezone.now())
+
+    @pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
+    def test_every_changelist_renders(self, root_client, world, model, model_admin):
+        assert root_client.get(admin_url(model, "changelist")).status_code == 200
+
+    @pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
+    def test_every_change_form_renders(self, root_client, world, model, model_admin):
+        assert root_client.get(admin_url(model, "change", example_of(model).pk)).status_code == 200
+
+    @pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
+    def test_every_allowed_add_form_renders(self, root_client, world, model, model_admin, rf, superuser):
+        request = rf.get("/")
+        request.user = superuser
+
+        response = root_client.get(admin_url(model, "add"))
+
+        assert response.status_code == (200 if model_admin.has_add_permission(request) else 403)
 
 
-@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
-def test_every_change_form_renders(root_client, world, model, model_admin):
-    assert root_client.get(admin_url(model, "change", example_of(model).pk)).status_code == 200
+class TestChangelistQueries:
+    """No inventory changelist queries per row, over rows made once for the ten of them: they only read them."""
 
+    @pytest.fixture(scope="class")
+    @classmethod
+    def queries_for_three_rows(cls, class_db):
+        """{model: the queries of its changelist with three rows}; then 27 rows more are added."""
+        client = Client()
+        client.force_login(UserFactory(username="root", is_superuser=True))
+        add_rows(3)
+        queries = {}
+        for model in INVENTORY_MODELS:
+            url = admin_url(model, "changelist")
+            client.get(url)  # warm the per-process caches (content types, ...)
+            with CaptureQueriesContext(connection) as three_rows:
+                client.get(url)
+            queries[model] = len(three_rows)
+        add_rows(27)
+        return queries
 
-@pytest.mark.parametrize(("model", "model_admin"), REGISTERED, ids=REGISTERED_IDS)
-def test_every_allowed_add_form_renders(root_client, world, model, model_admin, rf, superuser):
-    request = rf.get("/")
-    request.user = superuser
+    @pytest.mark.parametrize("model", INVENTORY_MODELS, ids=[model._meta.label for model in INVENTORY_MODELS])
+    def test_changelists_do_not_query_per_row(
+        self, root_client, queries_for_three_rows, model, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(queries_for_three_rows[model]):
+            response = root_client.get(admin_url(model, "changelist"))
 
-    response = root_client.get(admin_url(model, "add"))
-
-    assert response.status_code == (200 if model_admin.has_add_permission(request) else 403)
-
-
-@pytest.mark.parametrize("model", INVENTORY_MODELS, ids=[model._meta.label for model in INVENTORY_MODELS])
-def test_changelists_do_not_query_per_row(root_client, add_rows, model, django_assert_max_num_queries):
-    url = admin_url(model, "changelist")
-    add_rows(3)
-    root_client.get(url)  # warm the per-process caches (content types, ...)
-    with CaptureQueriesContext(connection) as three_rows:
-        root_client.get(url)
-
-    add_rows(27)
-    with django_assert_max_num_queries(len(three_rows)):
-        response = root_client.get(url)
-
-    assert response.context["cl"].result_count >= 30
+        assert response.context["cl"].result_count >= 30
 
 
 # --- The ledger ----------------------------------------------------------------------------------
