@@ -173,29 +173,6 @@ def listing(level, channel_with, listing_for):
     return listing
 
 
-@pytest.fixture
-def world(superuser, listing):
-    """A row of every model the admin shows, so each change form has something to open.
-
-    Role users are members of the test organization (tests/factories.py), which owns the warehouse:
-    the alert is about it, and the alert rule is its own (platform rules are the superusers')."""
-    warehouse = listing.channel.warehouses.get()
-    factories.CategoryFactory(organization=factories.DefaultOrganizationFactory())
-    AlertFactory(variant=listing.variant, warehouse=warehouse, subject=f"level:{warehouse.pk}")
-    AlertRule.objects.create(
-        name="Low at the test warehouse",
-        kind="low_stock",
-        scope="warehouse",
-        warehouse=warehouse,
-        organization=factories.DefaultOrganizationFactory(),
-    )
-    Token.objects.create(user=superuser)
-    SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
-    ClockedSchedule.objects.create(clocked_time=timezone.now())
-    for model, _ in REGISTERED:
-        example_of(model)
-
-
 def example_of(model):
     """A row of ``model`` the test organization's members see (any row of a model only superusers see)."""
     rows = model._default_manager.all()
@@ -352,32 +329,64 @@ def test_the_administrator_holds_every_project_permission_but_writing_the_ledger
 # --- What each role sees and may do in the admin -------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_each_role_opens_exactly_its_admin_pages(as_role, world, rf, role):
-    client = as_role(role)
-    sees, edits = expected_for(role, rf)
-    wrong = {}
+class TestAdminPages:
+    """Each role opens every admin page of one world, made once for the three of them: they only read it."""
 
-    for model, _model_admin in REGISTERED:
-        label = model._meta.label
-        changelist = client.get(admin_url(model, "changelist")).status_code
-        if changelist != (200 if label in sees else 403):
-            wrong[f"{label} changelist"] = changelist
-        if label not in sees:
-            continue
-        can_add, can_change, can_delete = edits.get(label, (False, False, False))
-        row = example_of(model)
-        change_form = client.get(admin_url(model, "change", row.pk))
-        if change_form.status_code != 200:
-            wrong[f"{label} change form"] = change_form.status_code
-        elif change_form.context["has_change_permission"] != can_change:
-            wrong[f"{label} change form editable"] = change_form.context["has_change_permission"]
-        if (status := client.get(admin_url(model, "add")).status_code) != (200 if can_add else 403):
-            wrong[f"{label} add form"] = status
-        if (status := client.get(admin_url(model, "delete", row.pk)).status_code) != (200 if can_delete else 403):
-            wrong[f"{label} delete page"] = status
+    @pytest.fixture(scope="class")
+    @classmethod
+    def world(cls, class_db):
+        """A row of every model the admin shows, so each change form has something to open.
 
-    assert wrong == {}
+        Role users are members of the test organization (tests/factories.py), which owns the warehouse:
+        the alert is about it, and the alert rule is its own (platform rules are the superusers')."""
+        superuser = UserFactory(username="root", is_superuser=True)
+        warehouse, variant = WarehouseFactory(code="main"), factories.VariantFactory(sku="TOMB45-001")
+        services.receive_stock(warehouse=warehouse, variant=variant, quantity=10, source=StockMovement.Source.SYSTEM)
+        channel = factories.ChannelFactory()
+        factories.ChannelWarehouseFactory(channel=channel, warehouse=warehouse)
+        listing = factories.ChannelListingFactory(channel=channel, variant=variant, buffer=1)
+        services.refresh_listings(listing_ids=[listing.pk], cause=ListingStateChange.Cause.RULES)
+        factories.CategoryFactory(organization=factories.DefaultOrganizationFactory())
+        AlertFactory(variant=variant, warehouse=warehouse, subject=f"level:{warehouse.pk}")
+        AlertRule.objects.create(
+            name="Low at the test warehouse",
+            kind="low_stock",
+            scope="warehouse",
+            warehouse=warehouse,
+            organization=factories.DefaultOrganizationFactory(),
+        )
+        Token.objects.create(user=superuser)
+        SolarSchedule.objects.create(event="sunrise", latitude=0, longitude=0)
+        ClockedSchedule.objects.create(clocked_time=timezone.now())
+        for model, _ in REGISTERED:
+            example_of(model)
+
+    @pytest.mark.parametrize("role", ROLES)
+    def test_each_role_opens_exactly_its_admin_pages(self, as_role, world, rf, role):
+        client = as_role(role)
+        sees, edits = expected_for(role, rf)
+        wrong = {}
+
+        for model, _model_admin in REGISTERED:
+            label = model._meta.label
+            changelist = client.get(admin_url(model, "changelist")).status_code
+            if changelist != (200 if label in sees else 403):
+                wrong[f"{label} changelist"] = changelist
+            if label not in sees:
+                continue
+            can_add, can_change, can_delete = edits.get(label, (False, False, False))
+            row = example_of(model)
+            change_form = client.get(admin_url(model, "change", row.pk))
+            if change_form.status_code != 200:
+                wrong[f"{label} change form"] = change_form.status_code
+            elif change_form.context["has_change_permission"] != can_change:
+                wrong[f"{label} change form editable"] = change_form.context["has_change_permission"]
+            if (status := client.get(admin_url(model, "add")).status_code) != (200 if can_add else 403):
+                wrong[f"{label} add form"] = status
+            if (status := client.get(admin_url(model, "delete", row.pk)).status_code) != (200 if can_delete else 403):
+                wrong[f"{label} delete page"] = status
+
+        assert wrong == {}
 
 
 @pytest.mark.parametrize("role", ROLES)
