@@ -168,12 +168,16 @@ def _build_world(n: int) -> dict[str, Org]:
     return orgs
 
 
-@pytest.fixture
-def worlds(db) -> Worlds:
+def _build_worlds() -> Worlds:
     orgs = {**_build_world(1), **_build_world(2)}
     every_token = set().union(*(org.tokens for org in orgs.values()))
     planted = [(obj, frozenset(seen_by)) for org in orgs.values() for obj, seen_by in org.objects]
     return Worlds(orgs, every_token, planted)
+
+
+@pytest.fixture
+def worlds(db) -> Worlds:
+    return _build_worlds()
 
 
 def _staff(org: Org, role: str):
@@ -197,109 +201,117 @@ def _admin_url(model, view, *args):
 CASES = [(key, role) for key in ("s1", "r1a", "r1b", "s2", "r2a") for role in ROLES]
 
 
-@pytest.mark.parametrize(("org_key", "role"), CASES)
-def test_admin_sweep_shows_no_other_organizations_rows(client, worlds, org_key, role):
-    org = worlds.orgs[org_key]
-    client.force_login(_staff(org, role))
-    forbidden = _forbidden(worlds, org)
-    opened = 0
+class TestSweeps:
+    """Every organization's every role sweeps the admin and the staff API over the same two worlds, made
+    once for the thirty sweeps: they only read them (a session or a last login is rolled back after each)."""
 
-    for model in admin.site._registry:
-        response = client.get(_admin_url(model, "changelist"))
-        assert response.status_code in (200, 403), (model, response.status_code)
+    @pytest.fixture(scope="class")
+    @classmethod
+    def worlds(cls, class_db) -> Worlds:
+        return _build_worlds()
+
+    @pytest.mark.parametrize(("org_key", "role"), CASES)
+    def test_admin_sweep_shows_no_other_organizations_rows(self, client, worlds, org_key, role):
+        org = worlds.orgs[org_key]
+        client.force_login(_staff(org, role))
+        forbidden = _forbidden(worlds, org)
+        opened = 0
+
+        for model in admin.site._registry:
+            response = client.get(_admin_url(model, "changelist"))
+            assert response.status_code in (200, 403), (model, response.status_code)
+            if response.status_code == 200:
+                opened += 1
+                assert not _leaks(response.content.decode(), forbidden), f"{model.__name__} changelist"
+
+        for obj, seen_by in worlds.planted:
+            if type(obj) not in admin.site._registry:  # refusals: counted on the dashboard, not listed
+                continue
+            response = client.get(_admin_url(type(obj), "change", obj.pk))
+            label = f"{type(obj).__name__} {obj.pk} ({sorted(seen_by)})"
+            if org_key in seen_by:
+                assert response.status_code in (200, 403), label  # 403: their role there may not view it
+            else:
+                assert response.status_code == 404, label  # not even confirmed to exist
+            if response.status_code == 200:
+                assert not _leaks(response.content.decode(), forbidden), label
+            history = client.get(_admin_url(type(obj), "history", obj.pk))
+            assert history.status_code in ((200, 403) if org_key in seen_by else (404,)), f"{label} history"
+            if history.status_code == 200:
+                assert not _leaks(history.content.decode(), forbidden), f"{label} history"
+
+        # Every admin export (the lists as filtered), and the stock import page listing the warehouses.
+        for model in admin.site._registry:
+            for fmt in ("csv", "json"):
+                try:
+                    url = _admin_url(model, "export", fmt)
+                except NoReverseMatch:
+                    break
+                response = client.get(url)
+                assert response.status_code in (200, 403), url
+                if response.status_code == 200:
+                    body = b"".join(response.streaming_content).decode("utf-8-sig")
+                    assert not _leaks(body, forbidden), url
+        response = client.get(_admin_url(StockLevel, "import"))
         if response.status_code == 200:
-            opened += 1
-            assert not _leaks(response.content.decode(), forbidden), f"{model.__name__} changelist"
+            assert not _leaks(response.content.decode(), forbidden), "stock import"
 
-    for obj, seen_by in worlds.planted:
-        if type(obj) not in admin.site._registry:  # refusals: counted on the dashboard, not listed
-            continue
-        response = client.get(_admin_url(type(obj), "change", obj.pk))
-        label = f"{type(obj).__name__} {obj.pk} ({sorted(seen_by)})"
-        if org_key in seen_by:
-            assert response.status_code in (200, 403), label  # 403: their role there may not view it
-        else:
-            assert response.status_code == 404, label  # not even confirmed to exist
+        # Searching another organization's order reference or SKU finds nothing.
+        for token in sorted(forbidden):
+            for model in (Reservation, StockMovement, ChannelListing):
+                response = client.get(_admin_url(model, "changelist"), {"q": token})
+                if response.status_code == 200:
+                    assert response.context["cl"].result_count == 0, (model.__name__, token)
+
+        assert opened >= 5  # every role opens at least the stock, ledger, channels, listings and alerts
+
+        # The dashboard (the admin index): its figures, charts and their data tables.
+        response = client.get(reverse("admin:index"))
+        assert response.status_code == 200
+        assert not _leaks(response.content.decode(), forbidden), "dashboard"
+        for other in Warehouse.objects.exclude(organization=org.organization):
+            assert other.name not in response.content.decode(), "dashboard"
+
+        # Autocomplete and raw-id lookups offer only the user's own warehouses.
+        response = client.get(
+            reverse("admin:autocomplete"),
+            {"app_label": "inventory", "model_name": "channelwarehouse", "field_name": "warehouse", "term": ""},
+        )
         if response.status_code == 200:
-            assert not _leaks(response.content.decode(), forbidden), label
-        history = client.get(_admin_url(type(obj), "history", obj.pk))
-        assert history.status_code in ((200, 403) if org_key in seen_by else (404,)), f"{label} history"
-        if history.status_code == 200:
-            assert not _leaks(history.content.decode(), forbidden), f"{label} history"
+            offered = {int(row["id"]) for row in json.loads(response.content)["results"]}
+            assert offered <= {w.pk for w in org.warehouses}
+        response = client.get(_admin_url(Warehouse, "changelist"), {"_to_field": "id", "_popup": "1"})
+        if response.status_code == 200:
+            for other in Warehouse.objects.exclude(organization=org.organization):
+                assert f"/warehouse/{other.pk}/change/" not in response.content.decode()
 
-    # Every admin export (the lists as filtered), and the stock import page listing the warehouses.
-    for model in admin.site._registry:
-        for fmt in ("csv", "json"):
-            try:
-                url = _admin_url(model, "export", fmt)
-            except NoReverseMatch:
-                break
+    @pytest.mark.parametrize(("org_key", "role"), CASES)
+    def test_staff_api_sweep_shows_no_other_organizations_rows(self, client, worlds, org_key, role):
+        org = worlds.orgs[org_key]
+        client.force_login(_staff(org, role))
+        forbidden = _forbidden(worlds, org)
+        own_codes = {w.code for w in org.warehouses}
+
+        for url in ("/api/v1/stock/", "/api/v1/movements/", "/api/v1/alerts/"):
+            response = client.get(url)
+            assert response.status_code in (200, 403), url
+            if response.status_code == 200:
+                assert not _leaks(response.content.decode(), forbidden), url
+                for row in response.json()["results"]:
+                    if "warehouse" in row and isinstance(row["warehouse"], str):
+                        assert row["warehouse"] in own_codes, (url, row)
+        for url in ("/api/v1/export/stock.csv", "/api/v1/export/stock.json"):
             response = client.get(url)
             assert response.status_code in (200, 403), url
             if response.status_code == 200:
                 body = b"".join(response.streaming_content).decode("utf-8-sig")
                 assert not _leaks(body, forbidden), url
-    response = client.get(_admin_url(StockLevel, "import"))
-    if response.status_code == 200:
-        assert not _leaks(response.content.decode(), forbidden), "stock import"
-
-    # Searching another organization's order reference or SKU finds nothing.
-    for token in sorted(forbidden):
-        for model in (Reservation, StockMovement, ChannelListing):
-            response = client.get(_admin_url(model, "changelist"), {"q": token})
-            if response.status_code == 200:
-                assert response.context["cl"].result_count == 0, (model.__name__, token)
-
-    assert opened >= 5  # every role opens at least the stock, ledger, channels, listings and alerts
-
-    # The dashboard (the admin index): its figures, charts and their data tables.
-    response = client.get(reverse("admin:index"))
-    assert response.status_code == 200
-    assert not _leaks(response.content.decode(), forbidden), "dashboard"
-    for other in Warehouse.objects.exclude(organization=org.organization):
-        assert other.name not in response.content.decode(), "dashboard"
-
-    # Autocomplete and raw-id lookups offer only the user's own warehouses.
-    response = client.get(
-        reverse("admin:autocomplete"),
-        {"app_label": "inventory", "model_name": "channelwarehouse", "field_name": "warehouse", "term": ""},
-    )
-    if response.status_code == 200:
-        offered = {int(row["id"]) for row in json.loads(response.content)["results"]}
-        assert offered <= {w.pk for w in org.warehouses}
-    response = client.get(_admin_url(Warehouse, "changelist"), {"_to_field": "id", "_popup": "1"})
-    if response.status_code == 200:
-        for other in Warehouse.objects.exclude(organization=org.organization):
-            assert f"/warehouse/{other.pk}/change/" not in response.content.decode()
-
-
-@pytest.mark.parametrize(("org_key", "role"), CASES)
-def test_staff_api_sweep_shows_no_other_organizations_rows(client, worlds, org_key, role):
-    org = worlds.orgs[org_key]
-    client.force_login(_staff(org, role))
-    forbidden = _forbidden(worlds, org)
-    own_codes = {w.code for w in org.warehouses}
-
-    for url in ("/api/v1/stock/", "/api/v1/movements/", "/api/v1/alerts/"):
-        response = client.get(url)
-        assert response.status_code in (200, 403), url
-        if response.status_code == 200:
-            assert not _leaks(response.content.decode(), forbidden), url
-            for row in response.json()["results"]:
-                if "warehouse" in row and isinstance(row["warehouse"], str):
-                    assert row["warehouse"] in own_codes, (url, row)
-    for url in ("/api/v1/export/stock.csv", "/api/v1/export/stock.json"):
-        response = client.get(url)
-        assert response.status_code in (200, 403), url
-        if response.status_code == 200:
-            body = b"".join(response.streaming_content).decode("utf-8-sig")
-            assert not _leaks(body, forbidden), url
-            for other in Warehouse.objects.exclude(organization=org.organization):
-                assert other.code not in body, url
-    for job in SyncJob.objects.all():
-        response = client.get(f"/api/v1/sync-jobs/{job.pk}/")
-        if job.account.organization_id != org.organization.pk:
-            assert response.status_code in (403, 404)
+                for other in Warehouse.objects.exclude(organization=org.organization):
+                    assert other.code not in body, url
+        for job in SyncJob.objects.all():
+            response = client.get(f"/api/v1/sync-jobs/{job.pk}/")
+            if job.account.organization_id != org.organization.pk:
+                assert response.status_code in (403, 404)
 
 
 def test_a_staff_user_without_membership_sees_nothing(client, worlds):
