@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from connectors import outbox, services
+from connectors import clients, outbox, services
 from connectors.clients import client_for
 from connectors.http import CircuitOpen, PartnerAuthError, PartnerUnavailable
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
@@ -377,7 +377,20 @@ class TestPush:
         assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 13
         assert not zoho_sandbox.spec_violations()
 
-    def test_failures_are_retried_later_and_dead_lettered_at_last(self, account, zoho_sandbox, pos):
+    @pytest.fixture
+    def brief_backoff(self, monkeypatch):
+        """Zoho clients wait at most 10 ms between their attempts at one call instead of up to 0.25, 0.5, 1 and
+        2 s (15 s on average over eight failed deliveries): the outbox's schedule is what is tested here."""
+        build = clients._zoho_client
+
+        def _zoho_client(account):
+            client = build(account)
+            client.max_backoff_seconds = 0.01
+            return client
+
+        monkeypatch.setattr(clients, "_zoho_client", _zoho_client)
+
+    def test_failures_are_retried_later_and_dead_lettered_at_last(self, account, zoho_sandbox, pos, brief_backoff):
         self.sell(pos, 1)
         zoho_sandbox.configure_faults(error_rate=1.0)
 
