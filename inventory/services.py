@@ -322,12 +322,7 @@ def hold_stock(channel: Channel, demand: dict[Variant, int]) -> list[Hold]:
     are sold without a hold.
     """
     demand = {variant: _check_quantity(qty, name=f"quantity of {variant.sku}") for variant, qty in demand.items()}
-    warehouse_ids = list(
-        channel.warehouse_links.filter(warehouse__active=True)
-        .order_by("priority", "id")
-        .values_list("warehouse_id", flat=True)
-    )
-    levels = lock_stock_levels((w, variant.pk) for w in warehouse_ids for variant in demand)
+    warehouse_ids, levels = _lock_channel_levels(channel, demand)
     rules = {
         r.variant_id: r
         for r in selectors.listing_rules(ChannelListing.objects.filter(channel=channel, variant__in=list(demand)))
@@ -345,16 +340,56 @@ def hold_stock(channel: Channel, demand: dict[Variant, int]) -> list[Hold]:
             continue
         if available is None:
             continue  # untracked: sold without a hold
-        remaining = requested
-        for level in drawn_from:
-            take = min(remaining, level.available)
-            if take > 0:
-                holds.append(Hold(level.warehouse_id, variant.pk, take))
-                level.reserved += take
-                remaining -= take
+        holds.extend(_take(drawn_from, variant, requested))
     if shortages:
         raise InsufficientStock(shortages)
     _save_levels({(h.warehouse_id, h.variant_id): levels[(h.warehouse_id, h.variant_id)] for h in holds}.values())
+    return holds
+
+
+@stock_transaction
+def hold_sold_stock(channel: Channel, demand: dict[Variant, int]) -> tuple[list[Hold], dict[Variant, int]]:
+    """Hold units a channel has already sold on its own side (a marketplace's order): the buyer has them,
+    so they come out of everything its warehouses hold, whatever its exposure rules say, and what is not
+    there is returned as the shortfall rather than refused (the oversell the caller must report).
+
+    Returns the holds and, per variant, the units that could not be held. Untracked variants hold nothing.
+    """
+    demand = {variant: _check_quantity(qty, name=f"quantity of {variant.sku}") for variant, qty in demand.items()}
+    warehouse_ids, levels = _lock_channel_levels(channel, demand)
+    holds, shortfalls = [], {}
+    for variant, requested in demand.items():
+        if not variant.track_inventory:
+            continue
+        drawn_from = [levels[(w, variant.pk)] for w in warehouse_ids if (w, variant.pk) in levels]
+        taken = _take(drawn_from, variant, requested)
+        holds.extend(taken)
+        short = requested - sum(hold.quantity for hold in taken)
+        if short:
+            shortfalls[variant] = short
+    _save_levels({(h.warehouse_id, h.variant_id): levels[(h.warehouse_id, h.variant_id)] for h in holds}.values())
+    return holds, shortfalls
+
+
+def _lock_channel_levels(channel: Channel, demand: dict[Variant, int]) -> tuple[list[int], dict]:
+    """The channel's active warehouses in priority order, and their levels of ``demand`` locked."""
+    warehouse_ids = list(
+        channel.warehouse_links.filter(warehouse__active=True)
+        .order_by("priority", "id")
+        .values_list("warehouse_id", flat=True)
+    )
+    return warehouse_ids, lock_stock_levels((w, variant.pk) for w in warehouse_ids for variant in demand)
+
+
+def _take(levels: list[StockLevel], variant: Variant, quantity: int) -> list[Hold]:
+    """Hold up to ``quantity`` of what ``levels`` have available, in their order."""
+    holds, remaining = [], quantity
+    for level in levels:
+        take = min(remaining, level.available)
+        if take > 0:
+            holds.append(Hold(level.warehouse_id, variant.pk, take))
+            level.reserved += take
+            remaining -= take
     return holds
 
 

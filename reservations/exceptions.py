@@ -34,6 +34,20 @@ class SaleIdConflict(DomainError):
     http_status = 409
 
 
+class ReturnExceedsSale(DomainError):
+    """More units would come back than the sale sold (over all its returns)."""
+
+    code = "return_exceeds_sale"
+    http_status = 409
+
+
+class ReturnRefConflict(DomainError):
+    """The return reference is taken by another return (other sale, items or restocking)."""
+
+    code = "return_ref_conflict"
+    http_status = 409
+
+
 class UnknownSku(DomainError):
     code = "unknown_sku"
     http_status = 400

@@ -24,6 +24,7 @@ class Reservation(models.Model):
     class Kind(models.TextChoices):
         CHECKOUT = "checkout", "Checkout hold"
         POS_SALE = "pos_sale", "POS sale"
+        CHANNEL_ORDER = "channel_order", "Channel's own order"  # taken on a marketplace's side, as it reports it
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="reservations")
@@ -83,6 +84,62 @@ class ReservationLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} x {self.variant_id} @ {self.warehouse_id}"
+
+
+class Return(models.Model):
+    """Units of a confirmed sale coming back: a POS refund, a storefront's return, a cancelled shipped order.
+
+    ``return_ref`` is the channel's own id for it, recording it exactly once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, related_name="returns")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="returns")
+    return_ref = models.CharField(max_length=128, help_text="The channel's id for the return.")
+    restock = models.BooleanField(help_text="Whether the units went back on the shelf (else only recorded).")
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["channel", "return_ref"], name="return_unique_ref")]
+
+    def __str__(self):
+        return f"{self.channel.code}:{self.return_ref}"
+
+
+class ReturnLine(models.Model):
+    """Units of one sold line coming back (to the warehouse they were sold from)."""
+
+    sale_return = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    sold_line = models.ForeignKey(ReservationLine, on_delete=models.PROTECT, related_name="return_lines")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="returnline_quantity_positive")]
+
+    def __str__(self):
+        return f"{self.quantity} of line {self.sold_line_id}"
+
+
+class OversellIncident(models.Model):
+    """Units a channel sold on its own side that our stock could not cover (a marketplace order accepted
+    after the units were gone): booked anyway, never dropped, for a manager to settle."""
+
+    reservation = models.ForeignKey(Reservation, on_delete=models.CASCADE, related_name="oversell_incidents")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="oversell_incidents")
+    quantity = models.PositiveIntegerField(help_text="Units sold that could not be held.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["reservation", "variant"], name="oversellincident_unique_line"),
+        ]
+
+    def __str__(self):
+        return f"{self.reservation} short {self.quantity} of {self.variant_id}"
 
 
 class StockRefusal(models.Model):

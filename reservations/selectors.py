@@ -7,7 +7,7 @@ from django.utils import timezone
 from inventory.models import Channel
 from inventory.scoping import counted_for
 from reservations.exceptions import ReservationNotFound
-from reservations.models import Reservation, ReservationLine, StockRefusal
+from reservations.models import Reservation, ReservationLine, Return, ReturnLine, StockRefusal
 
 
 def reservation_for_channel(channel: Channel, reservation_id) -> Reservation:
@@ -20,6 +20,16 @@ def reservation_for_channel(channel: Channel, reservation_id) -> Reservation:
     if reservation is None:
         raise ReservationNotFound(f"No reservation {reservation_id} on channel {channel.code}.")
     return reservation
+
+
+def return_for_channel(channel: Channel, return_id) -> Return:
+    return (
+        Return.objects.filter(channel=channel, pk=return_id)
+        .prefetch_related(
+            Prefetch("lines", ReturnLine.objects.select_related("sold_line__variant", "sold_line__warehouse"))
+        )
+        .get()
+    )
 
 
 def reserved_mismatches(variant_ids=None):

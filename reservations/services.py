@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError
 from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inventory import services as stock
@@ -24,9 +25,20 @@ from reservations.exceptions import (
     ReservationExpired,
     ReservationNotActive,
     ReservationNotFound,
+    ReturnExceedsSale,
+    ReturnRefConflict,
     SaleIdConflict,
 )
-from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine, StockRefusal
+from reservations.models import (
+    ChannelApiKey,
+    IdempotencyKey,
+    OversellIncident,
+    Reservation,
+    ReservationLine,
+    Return,
+    ReturnLine,
+    StockRefusal,
+)
 
 Status = Reservation.Status
 
@@ -35,6 +47,12 @@ EXPIRY_BATCH_SIZE = 1000
 CENT = Decimal("0.01")
 #: Bounds on a caller's own TTL for a hold.
 MIN_TTL_SECONDS, MAX_TTL_SECONDS = 30, 24 * 3600
+#: What a channel says became of one of its own orders.
+PENDING, SOLD, CANCELLED = "pending", "sold", "cancelled"
+CANCELLED_BY_CHANNEL = "cancelled by the channel"
+#: How long a channel's own pending order holds its units without news. The channel settles its orders
+#: itself (a marketplace cancels what it cannot charge); this only ends a hold nobody reports on again.
+CHANNEL_ORDER_HOLD = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,242 @@ def _record_pos_sale(channel, sale_id, lines, invoice_number, customer_name) -> 
     return reservation, True
 
 
+@dataclass(frozen=True)
+class ReturnRequest:
+    variant: Variant
+    quantity: int
+
+
+def record_return(
+    *,
+    channel: Channel,
+    reservation_id,
+    return_ref: str,
+    lines: list[ReturnRequest],
+    restock: bool,
+    reason: str = "",
+) -> tuple[Return, bool]:
+    """Units of a confirmed sale come back, exactly once per ``return_ref``; returns (return, created).
+
+    Restocked units go back to the warehouse each was sold from, one ``return`` movement per line; without
+    ``restock`` the return is only recorded. More than the sale sold, over all its returns, is
+    ReturnExceedsSale; the same ``return_ref`` again with the same sale and items is the first return, with
+    anything else ReturnRefConflict. Nothing is written on a refusal.
+    """
+    try:
+        return _record_return(channel, reservation_id, return_ref, lines, restock, reason)
+    except IntegrityError:  # the same return_ref, sent for another sale at the same moment
+        existing = Return.objects.filter(channel=channel, return_ref=return_ref).first()
+        if existing is None:
+            raise
+        return _repeat_return(existing, reservation_id, lines, restock), False
+
+
+@stock_transaction
+def _record_return(channel, reservation_id, return_ref, lines, restock, reason) -> tuple[Return, bool]:
+    reservation = _locked(channel, reservation_id)
+    existing = Return.objects.filter(channel=channel, return_ref=return_ref).first()
+    if existing:
+        return _repeat_return(existing, reservation.pk, lines, restock), False
+    if reservation.status != Status.CONSUMED:
+        raise ReservationNotActive(
+            f"Reservation {reservation.pk} is {reservation.status}: only a confirmed sale takes returns "
+            "(release a hold instead).",
+            details={"status": reservation.status},
+        )
+    demand = _demand(lines)
+    return _book_return(reservation, return_ref, {v.pk: q for v, q in demand.items()}, restock, reason), True
+
+
+def _book_return(reservation: Reservation, return_ref: str, demand: dict[int, int], restock: bool, reason: str):
+    """Record the return of ``demand`` (units per variant id) against the sale's lines, in line order."""
+    sold = list(
+        reservation.lines.select_related("variant", "warehouse")
+        .annotate(returned=Coalesce(Sum("return_lines__quantity"), 0))
+        .order_by("id")
+    )
+    returnable = defaultdict(int)
+    for line in sold:
+        returnable[line.variant_id] += line.quantity - line.returned
+    excess = [
+        {"sku": _sku(sold, variant_id), "requested": quantity, "returnable": returnable[variant_id]}
+        for variant_id, quantity in demand.items()
+        if quantity > returnable[variant_id]
+    ]
+    if excess:
+        raise ReturnExceedsSale(
+            "More units would come back than the sale sold: "
+            + ", ".join(f"{e['sku']} ({e['requested']} asked, {e['returnable']} returnable)" for e in excess)
+            + ".",
+            details=excess,
+        )
+    sale_return = Return.objects.create(
+        reservation=reservation, channel=reservation.channel, return_ref=return_ref, restock=restock, reason=reason
+    )
+    rows = []
+    for line in sold:
+        take = min(demand.get(line.variant_id, 0), line.quantity - line.returned)
+        if take:
+            rows.append(ReturnLine(sale_return=sale_return, sold_line=line, quantity=take))
+            demand[line.variant_id] -= take
+    ReturnLine.objects.bulk_create(rows)
+    if restock:
+        stock.apply_stock_changes(
+            [
+                stock.StockChange(
+                    warehouse=row.sold_line.warehouse,
+                    variant=row.sold_line.variant,
+                    reason=StockMovement.Reason.RETURN,
+                    delta=row.quantity,
+                    reference=_return_reference(reservation, sale_return, row.sold_line.warehouse),
+                    note=reason,
+                )
+                for row in rows
+                if row.sold_line.warehouse_id is not None
+            ],
+            source=StockMovement.Source.API,
+        )
+    return sale_return
+
+
+def _sku(sold: list[ReservationLine], variant_id: int) -> str:
+    found = next((line.variant.sku for line in sold if line.variant_id == variant_id), None)
+    return found or Variant.objects.values_list("sku", flat=True).get(pk=variant_id)
+
+
+def _return_reference(reservation: Reservation, sale_return: Return, warehouse) -> str:
+    """As the sale's reference: the channel's own numbers on its own stock, our ids on another organization's."""
+    if _own_stock(reservation, warehouse):
+        return f"{reservation.channel.code}:{reservation.order_ref} return {sale_return.return_ref}"
+    return f"{reservation.channel.code}:{reservation.pk} return {sale_return.pk}"
+
+
+def _repeat_return(existing: Return, reservation_id, lines: list[ReturnRequest], restock: bool) -> Return:
+    asked = {variant.pk: quantity for variant, quantity in _demand(lines).items()}
+    recorded = defaultdict(int)
+    for row in existing.lines.select_related("sold_line"):
+        recorded[row.sold_line.variant_id] += row.quantity
+    if str(existing.reservation_id) != str(reservation_id) or asked != dict(recorded) or existing.restock != restock:
+        raise ReturnRefConflict(
+            f"Return reference {existing.return_ref!r} is already used on this channel for another return.",
+            details={"return_ref": existing.return_ref, "return_id": str(existing.pk)},
+        )
+    return existing
+
+
+def record_channel_order(
+    *,
+    channel: Channel,
+    order_ref: str,
+    lines: list[LineRequest],
+    state: str,
+    customer_name: str = "",
+    invoice_number: str = "",
+) -> Reservation:
+    """An order taken on the channel's own side (a marketplace's), as the channel reports it: any number of
+    times, in any order, it moves the pool once. ``pending`` holds its units, ``sold`` sells them and
+    ``cancelled`` gives back whatever the order took (its hold released, its sale returned to the shelf); a
+    cancelled order stays cancelled. The channel has already sold the units, so they are held from everything
+    its warehouses have whatever its exposure rules, and units we no longer have are booked anyway: the line
+    holds what there is and an OversellIncident records the rest for a manager.
+    """
+    if state not in (PENDING, SOLD, CANCELLED):
+        raise ValueError(f"Unknown order state {state!r}")
+    try:
+        return _record_channel_order(channel, order_ref, lines, state, customer_name, invoice_number)
+    except IntegrityError as race:  # another report of the same order created it first: apply this one to it
+        _race_winner(channel, order_ref, race)
+        return _record_channel_order(channel, order_ref, lines, state, customer_name, invoice_number)
+
+
+@stock_transaction
+def _record_channel_order(channel, order_ref, lines, state, customer_name, invoice_number) -> Reservation:
+    reservation = (
+        Reservation.objects.select_for_update(of=("self",))
+        .select_related("channel")
+        .filter(channel=channel, order_ref=order_ref)
+        .first()
+    )
+    if reservation is None:
+        reservation = Reservation.objects.create(
+            channel=channel,
+            order_ref=order_ref,
+            kind=Reservation.Kind.CHANNEL_ORDER,
+            status=Status.RELEASED if state == CANCELLED else Status.ACTIVE,
+            release_reason=CANCELLED_BY_CHANNEL if state == CANCELLED else "",
+            closed_at=timezone.now() if state == CANCELLED else None,
+            expires_at=timezone.now() + CHANNEL_ORDER_HOLD,
+            customer_name=customer_name,
+            invoice_number=invoice_number,
+        )
+        if state != CANCELLED:
+            _hold_sold(reservation, lines)
+    elif reservation.kind != Reservation.Kind.CHANNEL_ORDER:
+        raise OrderRefConflict(
+            f"Order reference {order_ref!r} is already used on this channel by a {reservation.get_kind_display()}.",
+            details={"order_ref": order_ref, "reservation_id": str(reservation.pk)},
+        )
+    elif state == CANCELLED:
+        _cancel_channel_order(reservation)
+        return reservation
+    elif reservation.status == Status.EXPIRED:  # its hold lapsed before the channel said more: hold again
+        reservation.lines.all().delete()
+        Reservation.objects.filter(pk=reservation.pk).update(
+            status=Status.ACTIVE, closed_at=None, expires_at=timezone.now() + CHANNEL_ORDER_HOLD
+        )
+        reservation.refresh_from_db()
+        _hold_sold(reservation, lines)
+    if state == SOLD and reservation.status == Status.ACTIVE:
+        _consume(reservation)
+    return reservation
+
+
+def _hold_sold(reservation: Reservation, lines: list[LineRequest]) -> None:
+    holds, shortfalls = stock.hold_sold_stock(reservation.channel, _demand(lines))
+    _create_lines(reservation, lines, holds)
+    for variant, short in shortfalls.items():
+        OversellIncident.objects.update_or_create(
+            reservation=reservation, variant=variant, defaults={"quantity": short, "resolved_at": None}
+        )
+
+
+def _cancel_channel_order(reservation: Reservation) -> None:
+    """Give back what the order took: its hold, or the units it sold (back to their warehouses)."""
+    if reservation.status == Status.ACTIVE:
+        _close([reservation.pk], Status.RELEASED, reason=CANCELLED_BY_CHANNEL)
+    elif reservation.status == Status.EXPIRED:
+        Reservation.objects.filter(pk=reservation.pk).update(
+            status=Status.RELEASED, release_reason=CANCELLED_BY_CHANNEL
+        )
+    elif (
+        reservation.status == Status.CONSUMED
+        and not reservation.returns.filter(return_ref=_cancellation_ref(reservation)).exists()
+    ):
+        unreturned = (
+            reservation.lines.annotate(returned=Coalesce(Sum("return_lines__quantity"), 0))
+            .order_by()
+            .values_list("variant_id", "quantity", "returned")
+        )
+        demand = defaultdict(int)
+        for variant_id, quantity, returned in unreturned:
+            demand[variant_id] += quantity - returned
+        if any(demand.values()):
+            _book_return(
+                reservation,
+                _cancellation_ref(reservation),
+                {v: q for v, q in demand.items() if q},
+                True,
+                CANCELLED_BY_CHANNEL,
+            )
+    reservation.oversell_incidents.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+    reservation.refresh_from_db()
+
+
+def _cancellation_ref(reservation: Reservation) -> str:
+    """The return a cancellation of a sold channel order books: one per order (return refs are per channel)."""
+    return f"cancellation:{reservation.pk}"
+
+
 def expire_overdue(*, batch_size: int = EXPIRY_BATCH_SIZE) -> int:
     """Expire every overdue hold, in batches that skip rows another transaction has locked."""
     expired = 0
@@ -224,28 +478,29 @@ def _demand(lines: list[LineRequest]) -> dict[Variant, int]:
 
 def _create_lines(reservation: Reservation, lines: list[LineRequest], holds: list[stock.Hold]) -> None:
     """One line per requested line and warehouse it was drawn from, keeping each line's price; a line's
-    tax is shared between its warehouses by quantity, so the parts add up to what the channel charged."""
+    tax is shared between its warehouses by quantity, so the parts add up to what the channel charged.
+    Units drawn from no warehouse (an untracked variant, or a channel's own order beyond our stock) make a
+    line without one: sold, held nowhere."""
     drawn = defaultdict(deque)
     for hold in holds:
         drawn[hold.variant_id].append([hold.warehouse_id, hold.quantity])
     rows = []
     for line in lines:
         sources = drawn[line.variant.pk]
-        if not sources:  # untracked: sold without a hold
-            rows.append((line, None, line.quantity, line.tax))
-            continue
         remaining, tax_left = line.quantity, line.tax
         while remaining:
-            source = sources[0]
-            take = min(remaining, source[1])
+            if sources:
+                warehouse_id, take = sources[0][0], min(remaining, sources[0][1])
+                sources[0][1] -= take
+                if not sources[0][1]:
+                    sources.popleft()
+            else:
+                warehouse_id, take = None, remaining
             remaining -= take
             tax = tax_left if tax_left is None or not remaining else _share(line.tax, take, line.quantity)
-            rows.append((line, source[0], take, tax))
+            rows.append((line, warehouse_id, take, tax))
             if tax_left is not None:
                 tax_left -= tax
-            source[1] -= take
-            if not source[1]:
-                sources.popleft()
     ReservationLine.objects.bulk_create(
         ReservationLine(
             reservation=reservation,

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from config.api import StrictIntegerField
-from reservations.models import Reservation
+from reservations.models import Reservation, Return
 
 #: The most units one line may ask for; more is a typo or an attack, not an order.
 MAX_LINE_QUANTITY = 100_000
@@ -31,6 +31,22 @@ class ReservationInput(serializers.Serializer):
     ttl_seconds = StrictIntegerField(
         required=False, min_value=30, max_value=24 * 3600, help_text="Hold time; the channel's default if absent."
     )
+
+
+class ReturnInput(serializers.Serializer):
+    return_ref = serializers.CharField(
+        max_length=128,
+        help_text="Your id for the return (e.g. the refund's receipt number), recording it exactly once: sent "
+        "again with the same sale, items and restock it returns the first return (200); with anything else it is "
+        "409 `return_ref_conflict`.",
+    )
+    items = ReserveItemInput(many=True, allow_empty=False, max_length=MAX_LINES)
+    restock = serializers.BooleanField(
+        default=True,
+        help_text="Whether the units go back on the shelf of the warehouse each was sold from; false records the "
+        "return (e.g. damaged goods) without changing stock.",
+    )
+    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
 
 class ReleaseInput(serializers.Serializer):
@@ -107,6 +123,26 @@ class ReservationOutput(serializers.ModelSerializer):
             "customer_name",
             "items",
         ]
+
+
+class ReturnLineOutput(serializers.Serializer):
+    sku = serializers.CharField(source="sold_line.variant.sku")
+    quantity = serializers.IntegerField()
+    warehouse = serializers.CharField(
+        source="sold_line.warehouse.code",
+        default=None,
+        allow_null=True,
+        help_text="Where the units were sold from, and go back to when restocked.",
+    )
+
+
+class ReturnOutput(serializers.ModelSerializer):
+    reservation = serializers.UUIDField(source="reservation_id")
+    items = ReturnLineOutput(source="lines", many=True)
+
+    class Meta:
+        model = Return
+        fields = ["id", "reservation", "return_ref", "restock", "reason", "created_at", "items"]
 
 
 class AvailabilityItemOutput(serializers.Serializer):

@@ -14,6 +14,11 @@ urlpatterns = [
         name="reservation-confirm",
     ),
     path(
+        "reservations/<uuid:reservation_id>/returns/",
+        views.ReservationReturnView.as_view(),
+        name="reservation-returns",
+    ),
+    path(
         "reservations/<uuid:reservation_id>/release/",
         views.ReservationReleaseView.as_view(),
         name="reservation-release",

@@ -19,9 +19,11 @@ from reservations.api.serializers import (
     ReleaseInput,
     ReservationInput,
     ReservationOutput,
+    ReturnInput,
+    ReturnOutput,
 )
 from reservations.exceptions import UnknownSku
-from reservations.selectors import reservation_for_channel
+from reservations.selectors import reservation_for_channel, return_for_channel
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -108,11 +110,16 @@ class ChannelAPIView(APIView):
             idempotency.complete(claim, response.status_code, response.data)
 
 
-def _line_requests(channel, items: list[dict]) -> list[services.LineRequest]:
-    variants = variants_for_channel(channel, [item["sku"] for item in items])
-    unknown = sorted({item["sku"] for item in items if item["sku"] not in variants})
+def _known_variants(channel, skus: list[str]) -> dict:
+    variants = variants_for_channel(channel, skus)
+    unknown = sorted({sku for sku in skus if sku not in variants})
     if unknown:
         raise UnknownSku(unknown)
+    return variants
+
+
+def _line_requests(channel, items: list[dict]) -> list[services.LineRequest]:
+    variants = _known_variants(channel, [item["sku"] for item in items])
     return [
         services.LineRequest(
             variant=variants[item["sku"]],
@@ -302,3 +309,46 @@ class ReservationReleaseView(ChannelAPIView):
         payload.is_valid(raise_exception=True)
         services.release(channel=self.channel, reservation_id=reservation_id, reason=payload.validated_data["reason"])
         return _reservation_response(self.channel, reservation_id)
+
+
+@extend_schema(
+    tags=["channel"],
+    request=ReturnInput,
+    parameters=[IDEMPOTENCY_KEY],
+    responses={
+        201: ReturnOutput,
+        200: OpenApiResponse(ReturnOutput, description="A repeat of a known return_ref (same sale and items)"),
+        400: _error("`invalid` or `unknown_sku`"),
+        401: UNAUTHORIZED,
+        404: NOT_FOUND,
+        409: _error(
+            "`return_exceeds_sale` (details: sku, requested, returnable per SKU, over all returns of the sale), "
+            "`return_ref_conflict`, `reservation_not_active` (not a confirmed sale) or `idempotency_key_in_flight`"
+        ),
+        422: _error("`idempotency_key_mismatch`"),
+        429: THROTTLED,
+        503: _error("`lock_contention`: retry"),
+    },
+)
+class ReservationReturnView(ChannelAPIView):
+    """Units of a confirmed sale (a POS sale included) come back: a refund at the till, a parcel returned.
+    Restocked units go back to the warehouse each was sold from; a warehouse mirrored from a system of record
+    hears of it through the outbox."""
+
+    def post(self, request, reservation_id):
+        payload = ReturnInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        variants = _known_variants(self.channel, [item["sku"] for item in data["items"]])
+        sale_return, created = services.record_return(
+            channel=self.channel,
+            reservation_id=reservation_id,
+            return_ref=data["return_ref"],
+            lines=[services.ReturnRequest(variants[item["sku"]], item["quantity"]) for item in data["items"]],
+            restock=data["restock"],
+            reason=data["reason"],
+        )
+        return Response(
+            ReturnOutput(return_for_channel(self.channel, sale_return.pk)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

@@ -5,11 +5,10 @@ The pool sizes stay under PostgreSQL's default 100 connections: 200 buyers are s
 """
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connection
 
 from inventory.exceptions import InsufficientStock, LockContention
 from inventory.locking import LOCK_CONFLICT_ATTEMPTS, stock_transaction
@@ -19,31 +18,11 @@ from reservations import services
 from reservations.models import Reservation
 from tests.factories import ChannelApiKeyFactory, VariantFactory
 from tests.reservations.conftest import assert_stock_invariants
+from tests.threads import run_concurrently
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 Line = services.LineRequest
-
-
-def run_concurrently(task, arguments, workers=40):
-    """Run ``task(argument)`` for each argument on ``workers`` threads that start together.
-
-    Returns the outcomes in order: each a result or the exception raised.
-    """
-    arguments = list(arguments)
-    workers = min(workers, len(arguments))
-    all_started = threading.Barrier(workers)
-
-    def guarded(argument):
-        try:
-            return task(argument)
-        except Exception as error:  # the outcome under test, whatever it is
-            return error
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=workers, initializer=all_started.wait) as pool:
-        return list(pool.map(guarded, arguments))
 
 
 def http_session(key):
