@@ -36,6 +36,7 @@ class Kind(models.TextChoices):
     CIRCUIT_OPEN = "circuit_open", "Connector circuit open"
     DEAD_LETTER = "dead_letter", "Outbound messages dead-lettered"
     OVERSELL_ATTEMPTS = "oversell_attempts", "Oversell attempts"
+    OVERSELL_INCIDENT = "oversell_incident", "Oversell incident (a channel sold what we did not have)"
     EXPIRY_RATE = "expiry_rate", "Reservation expiry rate"
     LEDGER_MISMATCH = "ledger_mismatch", "Ledger mismatch"
     PRICE_VARIANCE = "price_variance", "Price variance between channels"

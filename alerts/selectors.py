@@ -25,7 +25,7 @@ from alerts.models import Alert, AlertRule, Kind
 from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob, WebhookEvent
 from inventory import selectors as stock
 from inventory.models import Channel, ChannelListing, Organization, StockLevel, StockMovement, Variant
-from reservations.models import Reservation, StockRefusal
+from reservations.models import OversellIncident, Reservation, StockRefusal
 from reservations.selectors import reserved_mismatches
 
 Scope = AlertRule.Scope
@@ -284,6 +284,38 @@ def detect_oversell_attempts(rules: list[AlertRule]) -> Detection:
     return Detection(Kind.OVERSELL_ATTEMPTS, findings)
 
 
+def detect_oversell_incidents(rules: list[AlertRule]) -> Detection:
+    """Orders a channel took on its own side for units we no longer had, booked anyway: one alert per order,
+    naming it and what is short, until the order is cancelled or a manager resolves the incident."""
+    rule = rules[0]
+    incidents = (
+        OversellIncident.objects.filter(resolved_at__isnull=True)
+        .select_related("reservation__channel", "variant")
+        .order_by("reservation_id", "variant__sku")
+    )
+    by_order: dict = {}
+    for incident in incidents:
+        by_order.setdefault(incident.reservation, []).append(incident)
+    findings = []
+    for order, short in by_order.items():
+        channel = order.channel
+        what = ", ".join(f"{incident.quantity} x {incident.variant.sku}" for incident in short)
+        findings.append(
+            Finding(
+                f"order:{order.pk}",
+                f"Order {order.order_ref} on {channel.code}",
+                f"{channel.name} sold {what} beyond our stock in order {order.order_ref}: source the units or "
+                "cancel the order there.",
+                rule,
+                channel_id=channel.pk,
+                organization_id=channel.organization_id,
+                context={"order_ref": order.order_ref, "short": {i.variant.sku: i.quantity for i in short}},
+                count=sum(incident.quantity for incident in short),
+            )
+        )
+    return Detection(Kind.OVERSELL_INCIDENT, findings)
+
+
 def detect_expiry_rate(rules: list[AlertRule]) -> Detection:
     rule = rules[0]
     threshold = _threshold(rule, DEFAULT_EXPIRY_PERCENT)
@@ -510,6 +542,7 @@ def detect_dead_letters(rules: list[AlertRule]) -> Detection:
 #: The detectors the minute sweep runs (ledger mismatches run on stock events and nightly).
 SWEPT = {
     Kind.OVERSELL_ATTEMPTS: detect_oversell_attempts,
+    Kind.OVERSELL_INCIDENT: detect_oversell_incidents,
     Kind.EXPIRY_RATE: detect_expiry_rate,
     Kind.PRICE_VARIANCE: detect_price_variance,
     Kind.SYNC_FAILED: detect_sync_failed,
