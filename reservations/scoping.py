@@ -12,8 +12,11 @@ from reservations.models import (
     ChannelActivity,
     ChannelApiKey,
     IdempotencyKey,
+    OversellIncident,
     Reservation,
     ReservationLine,
+    Return,
+    ReturnLine,
     StockRefusal,
 )
 
@@ -28,6 +31,11 @@ register(
     _own_channel("reservation__channel"),
     counted=lambda orgs, user: Q(reservation__channel__organization__in=orgs) | Q(warehouse__organization__in=orgs),
 )
+
+register(Return, _own_channel("channel"))
+register(ReturnLine, _own_channel("sale_return__channel"))
+# An oversold order is its channel's organization's to settle (the alert tells its suppliers, by channel).
+register(OversellIncident, _own_channel("reservation__channel"))
 
 
 # A refusal counts for its channel's organization and for those whose stock is behind the SKU the channel
