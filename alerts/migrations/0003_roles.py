@@ -18,7 +18,7 @@ Stock clerk: the stock floor.
       through the stock operations of the admin and ``POST /api/v1/stock/adjustments/``.
     * The movement ledger: view (the admin, ``GET /api/v1/movements/``).
     * Reservations and their lines: view only (no release, which is ``change_reservation``); channel
-      activity (reservations 0004): view.
+      activity (reservations 0004): view; returns and oversell incidents (reservations 0005): view.
     * Alerts: view and acknowledge ("someone is on it"), never resolve (issue 7), and no rules.
     * Nothing of connectors (accounts, jobs, conflicts, outbox, webhooks), no exports, no API
       keys, no idempotency records, no users.
@@ -38,7 +38,8 @@ Manager: everything the clerk has, plus
       allocation, cap, enable switch, and the listing's price); not adding or deleting listings;
     * channel API keys: view, issue (add) and revoke or rename (change); not delete, so a revoked
       key's record stays;
-    * for channel support and oversell attempts: view idempotency keys and stock refusals.
+    * for channel support and oversell attempts: view idempotency keys and stock refusals; settle oversell
+      incidents (``change_oversellincident``).
 
 Administrator: every permission of inventory, reservations, connectors and alerts, of
 django-celery-beat (the schedules), of authtoken (API tokens) and of auth users and groups,
@@ -75,7 +76,14 @@ CLERK_PERMISSIONS = {
         "view_channellisting",
         "view_listingstatechange",
     ],
-    "reservations": ["view_reservation", "view_reservationline", "view_channelactivity"],
+    "reservations": [
+        "view_reservation",
+        "view_reservationline",
+        "view_channelactivity",
+        "view_return",
+        "view_returnline",
+        "view_oversellincident",
+    ],
     "alerts": ["view_alert", "acknowledge_alert"],
 }
 
@@ -87,6 +95,7 @@ MANAGER_EXTRA_PERMISSIONS = {
         "change_channelapikey",
         "view_idempotencykey",
         "view_stockrefusal",
+        "change_oversellincident",
     ],
     "connectors": [
         "view_connectoraccount",
@@ -134,7 +143,12 @@ def ensure_permissions(apps, using):
 
 
 #: Models later migrations create, which install the roles again to grant their permissions.
-LATER_MODELS = {("reservations", "channelactivity")}
+LATER_MODELS = {
+    ("reservations", "channelactivity"),
+    ("reservations", "return"),
+    ("reservations", "returnline"),
+    ("reservations", "oversellincident"),
+}
 
 
 def _later(apps, app_label: str, codename: str) -> bool:
