@@ -7,7 +7,7 @@ from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin
 from inventory.exceptions import DomainError
 from inventory.scoping import visible_to
 from reservations import selectors, services
-from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, Reservation
+from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, OversellIncident, Reservation
 
 
 @admin.register(Reservation)
@@ -68,6 +68,47 @@ class ReservationAdmin(ScopedModelAdmin):
             except DomainError as error:
                 self.message_user(request, f"{reservation}: {error.message}", messages.ERROR)
         self.message_user(request, f"Released {released} reservation(s); their stock is back in the pool.")
+
+
+@admin.register(OversellIncident)
+class OversellIncidentAdmin(ScopedModelAdmin):
+    """Orders a channel took on its own side for units we no longer had: what a manager must source or
+    have the channel cancel. Settled ones are kept, marked resolved."""
+
+    list_display = ["reservation", "channel", "sku", "quantity", "created_at", "resolved_at"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["reservation__order_ref", "variant__sku"]
+    list_select_related = ["reservation__channel", "variant"]
+    actions = ["resolve_selected"]
+    fields = readonly_fields = ["reservation", "variant", "quantity", "created_at", "resolved_at"]
+    action_permissions = {"resolve": "reservations.change_oversellincident"}
+
+    @admin.display(description="channel", ordering="reservation__channel__code")
+    def channel(self, incident):
+        return incident.reservation.channel.code
+
+    @admin.display(description="SKU", ordering="variant__sku")
+    def sku(self, incident):
+        return incident.variant.sku
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("reservations.change_oversellincident")
+
+    @admin.action(
+        description="Mark selected incidents resolved (units sourced or order cancelled)", permissions=["resolve"]
+    )
+    def resolve_selected(self, request, queryset):
+        done = services.resolve_oversell_incidents(queryset)
+        self.message_user(request, f"Resolved {done} incident(s).", messages.SUCCESS)
 
 
 @admin.register(ChannelApiKey)

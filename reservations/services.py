@@ -407,6 +407,11 @@ def _cancel_channel_order(reservation: Reservation) -> None:
     reservation.refresh_from_db()
 
 
+def resolve_oversell_incidents(incidents) -> int:
+    """A manager has settled these (units sourced, or the order cancelled at the channel): the alert clears."""
+    return incidents.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+
+
 def _cancellation_ref(reservation: Reservation) -> str:
     """The return a cancellation of a sold channel order books: one per order (return refs are per channel)."""
     return f"cancellation:{reservation.pk}"

@@ -33,7 +33,7 @@ from inventory.models import (
     Variant,
     Warehouse,
 )
-from reservations.models import ChannelApiKey, IdempotencyKey, Reservation, ReservationLine
+from reservations.models import ChannelApiKey, IdempotencyKey, OversellIncident, Reservation, ReservationLine
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -215,6 +215,15 @@ class ReservationLineFactory(factory.django.DjangoModelFactory):
     variant = factory.SubFactory(VariantFactory)
     warehouse = factory.SubFactory(WarehouseFactory)
     quantity = 1
+
+
+class OversellIncidentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OversellIncident
+
+    reservation = factory.SubFactory(ReservationFactory, kind=Reservation.Kind.CHANNEL_ORDER)
+    variant = factory.SubFactory(VariantFactory)
+    quantity = 2
 
 
 class IdempotencyKeyFactory(factory.django.DjangoModelFactory):

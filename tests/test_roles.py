@@ -65,6 +65,7 @@ CLERK_SEES = {
     "inventory.ChannelListing",
     "reservations.Reservation",
     "reservations.ChannelActivity",
+    "reservations.OversellIncident",
     "alerts.Alert",
 }
 MANAGER_SEES = CLERK_SEES | {
@@ -109,6 +110,7 @@ NAMED_ACTIONS = {
         ("inventory.StockLevel", "adjust_selected_levels"): True,
         ("alerts.Alert", "acknowledge_selected"): True,
         ("alerts.Alert", "resolve_selected"): False,
+        ("reservations.OversellIncident", "resolve_selected"): False,
         ("reservations.Reservation", "release_selected"): False,
     },
     MANAGER: {
@@ -124,6 +126,7 @@ NAMED_ACTIONS = {
         ("connectors.OutboundMessage", "retry_now"): True,
         ("connectors.WebhookEvent", "replay_failed"): True,
         ("reservations.ChannelApiKey", "revoke_selected"): True,
+        ("reservations.OversellIncident", "resolve_selected"): True,
         ("reservations.Reservation", "release_selected"): False,
         ("connectors.ChannelWebhook", "rotate_secret"): False,
         ("alerts.AlertRule", "delete_selected"): False,

@@ -2,6 +2,7 @@
 moves once; units it sold that we no longer have are booked anyway and reported."""
 
 import pytest
+from django.urls import reverse
 
 from alerts import services as alerts
 from alerts.models import Alert, Kind
@@ -124,6 +125,24 @@ def test_an_oversold_order_raises_one_critical_alert_naming_it_until_it_is_cance
 
     alert.refresh_from_db()
     assert alert.status == "resolved"
+
+
+def test_a_manager_resolves_an_incident_in_the_admin_and_its_alert_clears(marketplace, variant, admin_client):
+    report(marketplace, variant, SOLD, quantity=12)
+    alerts.evaluate([Kind.OVERSELL_INCIDENT])
+    incident = OversellIncident.objects.get()
+
+    page = admin_client.get(reverse("admin:reservations_oversellincident_changelist"))
+    admin_client.post(
+        reverse("admin:reservations_oversellincident_changelist"),
+        {"action": "resolve_selected", "_selected_action": [incident.pk]},
+    )
+    alerts.evaluate([Kind.OVERSELL_INCIDENT])
+
+    assert variant.sku in page.content.decode()
+    incident.refresh_from_db()
+    assert incident.resolved_at is not None
+    assert Alert.objects.get(kind=Kind.OVERSELL_INCIDENT).status == "resolved"
 
 
 def test_exposure_rules_do_not_refuse_units_the_channel_has_already_sold(marketplace, warehouse, variant):
