@@ -80,36 +80,42 @@ Stock locations, products, reservations (D.5, D.6)
     the links. ``GET /admin/reservations`` (``location_id``, ``inventory_item_id``, ``line_item_id``).
 
 Orders and when Medusa's stock reflects them (the double-count rule depends on it)
-    ``place_order(items=[{"sku", "quantity", "unit_price"?}], location=None, ...)`` (``POST
-    /_sandbox/orders``) is a storefront checkout: it creates ``order_<ULID>`` (display ids 1, 2, ...)
+    ``place_order(items=[{"sku", "quantity", "unit_price"?}], location=None, payment_status="captured", ...)``
+    (``POST /_sandbox/orders``) is a storefront checkout: it creates ``order_<ULID>`` (display ids 1, 2, ...)
     with ``ordli_`` line items and, as Medusa's cart completion does, **one reservation per line at the
     order's stock location: ``reserved_quantity`` rises, ``stocked_quantity`` does not change, so
     ``available_quantity`` falls at once**. Without enough available stock it is refused (Medusa: "Some
     variant does not have the required inventory") unless ``allow_backorder=True``. ``fulfil_order(id)``
-    (``POST /_sandbox/orders/<id>/fulfil``) ships it: stocked and reserved both fall by the quantity and
-    the reservations go. ``cancel_order(id)`` releases the reservations. ``GET /admin/orders/{id}``
-    answers ``{"order": AdminOrder}`` and ``GET /admin/orders`` lists them.
+    (``POST /_sandbox/orders/<id>/fulfil``) creates the fulfilment: stocked and reserved both fall by the
+    quantity and the reservations go. ``cancel_order(id)`` (``POST /_sandbox/orders/<id>/cancel``) releases
+    an unfulfilled order's reservations, or cancels a fulfilled order's fulfilment first, its units going
+    back to ``stocked_quantity``; the payment becomes ``refunded`` (captured) or ``canceled``.
+    ``receive_return(id, items=[{"sku" or "item_id", "quantity", "damaged_quantity"?}], location=None)``
+    (``POST /_sandbox/orders/<id>/returns``) receives a return of fulfilled units not yet returned: the good
+    ones go back to ``stocked_quantity`` at the location (default: the order's), the damaged ones do not,
+    as ``AdminReturnItem``'s ``received_quantity`` and ``damaged_quantity`` say. ``GET /admin/orders/{id}``
+    answers ``{"order": AdminOrder}``, ``GET /admin/returns/{id}`` ``{"return": AdminReturn}`` (the answers
+    our contract holds to the official schemas), and ``GET /admin/orders`` / ``GET /admin/returns``
+    (``order_id``) list them.
 
-Webhooks (D.7: Medusa has none; this is the subscriber recipe we ship)
-    ``configure_webhook(url, secret=None, events=("order.placed", "order.canceled"), headers=None)``.
-    Each POST carries ``Stockpool-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret,
-    "<t>.<raw body>")>`` (DESIGN.md "Our signature scheme"; ``t`` is the sandbox clock plus
-    ``signature_offset``, so a negative offset produces stale signatures). The body::
+Webhooks (D.7: Medusa has none; this is the subscriber recipe we ship, ``integrations/medusa``)
+    ``configure_webhook(url, secret=None, events=ORDER_EVENTS, headers=None)``. Each POST carries
+    ``Stockpool-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`` (DESIGN.md "Our
+    signature scheme"; ``t`` is the sandbox clock plus ``signature_offset``, so a negative offset produces
+    stale signatures). The order events are Medusa's own names (``order.placed``, ``order.canceled``,
+    ``order.fulfillment_created``, ``order.return_received``) and their bodies are what the recipe sends (our
+    contract's "order event" document)::
 
-        {"id": "evt_<ULID>", "type": "order.placed", "created_at": "<ISO>",
-         "data": {"id": "order_..", "display_id": 1, "status": "pending", "email", "currency_code": "usd",
-                  "region_id", "sales_channel_id", "customer_id", "stock_location_id": "sloc_..",
-                  "created_at", "metadata",
-                  "items": [{"id": "ordli_..", "title", "variant_id", "variant_sku", "variant_title",
-                             "product_id", "inventory_item_id", "location_id", "quantity", "unit_price",
-                             "subtotal", "total"}],
-                  "item_total", "shipping_total", "tax_total", "discount_total", "total"}}
+        {"id": "order.placed:order_..", "type": "order.placed", "created_at": "<ISO>",
+         "data": <the order as GET /admin/orders/{id} shows it then>,
+         "return": <for order.return_received: the return as GET /admin/returns/{id} shows it>}
 
-    Amounts are decimal major units (Medusa v2 stores ``10.5``, not cents). ``order.canceled`` has the same
-    shape. ``resend_order_event(order_id)`` sends the same event (same ``id``) again, to test
-    deduplication. Subscribing to ``inventory.inventory-level.updated`` (the 2.0.0 event name) adds
-    ``{"id", "type", "created_at", "data": {level fields + "sku"}}`` events for clerk edits
-    (``set_stocked_quantity``), fulfilment, ``send_stock_webhook(sku)`` and, with
+    The id is the event name and its subject as Medusa's event data names it (the order's ``id``, the
+    ``fulfillment_id`` or the ``return_id``), so a redelivery keeps it. Amounts are decimal major units (Medusa
+    v2 stores ``10.5``, not cents). ``resend_order_event(order_id, event)`` sends the latest event of that
+    kind again, to test deduplication. Subscribing to ``inventory.inventory-level.updated`` (the 2.0.0 event
+    name) adds ``{"id", "type", "created_at", "data": {level fields + "sku"}}`` events for clerk edits
+    (``set_stocked_quantity``), fulfilments, cancels and returns, ``send_stock_webhook(sku)`` and, with
     ``webhooks_for_api_changes``, level writes through the API.
 
 Rate limit
@@ -123,7 +129,8 @@ Switches (``configure()``, ``POST /_sandbox/config``): ``validate_requests``, ``
 
 Sandbox-only control endpoints (besides those in :mod:`connectors.sandbox.base`):
 ``POST /_sandbox/orders`` (place an order), ``POST /_sandbox/orders/<id>/fulfil``,
-``POST /_sandbox/orders/<id>/cancel``, ``POST /_sandbox/orders/<id>/resend``,
+``POST /_sandbox/orders/<id>/cancel``, ``POST /_sandbox/orders/<id>/returns`` (``{"items", "location"?}``),
+``POST /_sandbox/orders/<id>/resend`` (``{"event"?}``),
 ``GET /_sandbox/inventory-items``, ``POST /_sandbox/tokens/expire``, ``POST /_sandbox/keys`` (a new secret
 key), ``POST /_sandbox/keys/revoke`` (``{"token"}``), ``POST /_sandbox/users`` (``{"email", "password"}``).
 ``/_sandbox/stock`` takes ``on_hand`` as the new ``stocked_quantity``; ``/_sandbox/adjustments`` lists
@@ -135,6 +142,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import hmac
@@ -167,9 +175,25 @@ DEFAULT_LOCATIONS = ("European Warehouse", "US Warehouse")
 SIGNATURE_HEADER = "Stockpool-Signature"
 ORDER_PLACED = "order.placed"
 ORDER_CANCELED = "order.canceled"
+ORDER_FULFILLMENT_CREATED = "order.fulfillment_created"
+ORDER_RETURN_RECEIVED = "order.return_received"
 LEVEL_UPDATED = "inventory.inventory-level.updated"
-WEBHOOK_EVENTS = (ORDER_PLACED, ORDER_CANCELED, LEVEL_UPDATED)
-DEFAULT_WEBHOOK_EVENTS = (ORDER_PLACED, ORDER_CANCELED)
+#: The order events our subscriber recipe (integrations/medusa) forwards.
+ORDER_EVENTS = (ORDER_PLACED, ORDER_CANCELED, ORDER_FULFILLMENT_CREATED, ORDER_RETURN_RECEIVED)
+WEBHOOK_EVENTS = (*ORDER_EVENTS, LEVEL_UPDATED)
+DEFAULT_WEBHOOK_EVENTS = ORDER_EVENTS
+PAYMENT_STATUSES = (
+    "canceled",
+    "not_paid",
+    "awaiting",
+    "authorized",
+    "partially_authorized",
+    "captured",
+    "partially_captured",
+    "partially_refunded",
+    "refunded",
+    "requires_action",
+)
 UNAUTHORIZED = {"message": "Unauthorized"}
 THROTTLE_MESSAGE = "Too many requests, please try again later."
 
@@ -527,6 +551,8 @@ class MedusaSandbox(BaseSandbox):
         self.products: dict[str, dict[str, Any]] = {}
         self._variants_by_sku: dict[str, dict[str, Any]] = {}
         self.orders_by_id: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, dict[str, Any]] = {}
+        self._return_display_ids = 0
         self._order_state: dict[str, dict[str, Any]] = {}
         self.reservations: dict[str, dict[str, Any]] = {}
         self.level_changes: list[dict[str, Any]] = []
@@ -965,15 +991,19 @@ class MedusaSandbox(BaseSandbox):
         currency_code: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         allow_backorder: bool = False,
+        payment_status: str = "captured",
         notify: bool = True,
     ) -> dict[str, Any]:
         """A storefront checkout: an order for ``items`` (``[{"sku", "quantity", "unit_price"?}]``, SKUs of
         variants) reserved at ``location`` (name or id; default: the first location). Reserves (Medusa's
         semantics: ``reserved_quantity`` rises, ``stocked_quantity`` is unchanged) and sends the signed
-        ``order.placed`` webhook (if configured and ``notify``). Returns the order as
+        ``order.placed`` webhook (if configured and ``notify``). ``payment_status`` is Medusa's (``captured``
+        by default; ``awaiting`` or ``not_paid`` for an order still to be paid). Returns the order as
         ``GET /admin/orders/{id}`` shows it, with ``deliveries``."""
         if not items:
             raise ControlError("an order needs items")
+        if payment_status not in PAYMENT_STATUSES:
+            raise ControlError(f"payment_status must be one of {', '.join(PAYMENT_STATUSES)}")
         pending = _Pending()
         with self.lock:
             location_id = self.location_id(location) if location else self.default_location_id
@@ -1006,6 +1036,7 @@ class MedusaSandbox(BaseSandbox):
                             f"{num(level.available) if level else 0} available at {location_id})"
                         )
             order = self._create_order(lines, location_id, email, currency_code or self.currency_code, metadata)
+            order["payment_status"] = payment_status
             self._queue_order_event(pending, order["id"], ORDER_PLACED, notify)
             result = self._order_payload(order["id"])
         deliveries = self._deliver_all(pending.webhooks)
@@ -1190,62 +1221,56 @@ class MedusaSandbox(BaseSandbox):
             "fulfilled": False,
             "canceled": False,
             "events": {},
+            "returns": [],
         }
         return order
 
     def _order_payload(self, order_id: str) -> dict[str, Any]:
-        order = self.orders_by_id[order_id]
+        """The order as the admin API shows it now (a copy: later changes do not reach an event already sent)."""
+        order = copy.deepcopy(self.orders_by_id[order_id])
         payload = {key: value for key, value in order.items() if not key.startswith("_")}
         payload["items"] = [{k: v for k, v in line.items() if not k.startswith("_")} for line in order["items"]]
         return payload
 
     def _order_event(self, order_id: str, event: str) -> dict[str, Any]:
-        """The webhook body for ``event`` of an order (built once per order and event, so resends keep
-        the event id)."""
+        """The webhook body for ``event`` of an order, as the subscriber recipe sends it: the id is the event
+        name and its subject (the order, the fulfilment or the return), so a resend keeps it; the order is
+        as ``GET /admin/orders/{id}`` shows it when the event is sent (and the return as ``GET
+        /admin/returns/{id}`` shows it)."""
         state = self._order_state[order_id]
-        if event in state["events"]:
-            return state["events"][event]
-        order = self.orders_by_id[order_id]
-        data = {
-            "id": order["id"],
-            "display_id": order["display_id"],
-            "status": order["status"],
-            "email": order["email"],
-            "currency_code": order["currency_code"],
-            "region_id": order["region_id"],
-            "sales_channel_id": order["sales_channel_id"],
-            "customer_id": order["customer_id"],
-            "stock_location_id": state["location_id"],
-            "created_at": order["created_at"],
-            "metadata": order["metadata"],
-            "items": [
-                {
-                    "id": line["id"],
-                    "title": line["title"],
-                    "variant_id": line["variant_id"],
-                    "variant_sku": line["variant_sku"],
-                    "variant_title": line["variant_title"],
-                    "product_id": line["product_id"],
-                    "inventory_item_id": line["_inventory_item_id"],
-                    "location_id": line["_location_id"],
-                    "quantity": line["quantity"],
-                    "unit_price": line["unit_price"],
-                    "subtotal": line["subtotal"],
-                    "total": line["total"],
-                }
-                for line in order["items"]
-            ],
-            "item_total": order["item_total"],
-            "shipping_total": order["shipping_total"],
-            "tax_total": order["tax_total"],
-            "discount_total": order["discount_total"],
-            "total": order["total"],
+        subject = self._event_subject(order_id, event)
+        event_id = f"{event}:{subject}"
+        if event_id in state["events"]:
+            return state["events"][event_id]
+        payload = {
+            "id": event_id,
+            "type": event,
+            "created_at": medusa_time(self.now()),
+            "data": self._order_payload(order_id),
         }
-        if event == ORDER_CANCELED:
-            data["canceled_at"] = order["canceled_at"]
-        payload = {"id": self._new_id("evt"), "type": event, "created_at": medusa_time(self.now()), "data": data}
-        state["events"][event] = payload
+        if event == ORDER_RETURN_RECEIVED:
+            payload["return"] = copy.deepcopy(self.returns[subject])
+        state["events"][event_id] = payload
         return payload
+
+    def _event_subject(self, order_id: str, event: str) -> str:
+        """What an order event is about, as Medusa's event data names it: ``{id}`` of the order, or the
+        ``fulfillment_id`` / ``return_id`` beside the ``order_id`` (the latest one)."""
+        state = self._order_state[order_id]
+        if event == ORDER_CANCELED and not state["canceled"]:
+            raise ControlError("the order has not been canceled")
+        if event == ORDER_FULFILLMENT_CREATED:
+            fulfillments = self.orders_by_id[order_id]["fulfillments"]
+            if not fulfillments:
+                raise ControlError("the order has not been fulfilled")
+            return fulfillments[-1]["id"]
+        if event == ORDER_RETURN_RECEIVED:
+            if not state["returns"]:
+                raise ControlError("the order has no received return")
+            return state["returns"][-1]
+        if event not in (ORDER_PLACED, ORDER_CANCELED):
+            raise ControlError(f"unknown order event {event!r}")
+        return order_id
 
     def _queue_order_event(self, pending: _Pending, order_id: str, event: str, notify: bool) -> None:
         if notify and self._subscribed(event):
@@ -1274,9 +1299,11 @@ class MedusaSandbox(BaseSandbox):
         return order, self._order_state[order_id]
 
     def fulfil_order(self, order_id: str, *, notify: bool = True) -> dict[str, Any]:
-        """Ship an order as a clerk would in Medusa's admin: at the reserved location ``stocked_quantity``
-        and ``reserved_quantity`` both fall by each line's quantity and the reservations are deleted.
-        Sends level events if subscribed. Returns the order."""
+        """Fulfil an order as a clerk would in Medusa's admin (``createOrderFulfillmentWorkflow``): at the
+        reserved location ``stocked_quantity`` and ``reserved_quantity`` both fall by each line's quantity and
+        the reservations go; the order is ``fulfilled`` (not shipped: the fulfilment can still be canceled).
+        Sends ``order.fulfillment_created`` and level events if subscribed. Returns the order with
+        ``deliveries``."""
         pending = _Pending()
         with self.lock:
             order, state = self._order(order_id)
@@ -1294,18 +1321,18 @@ class MedusaSandbox(BaseSandbox):
                 self._log_change(f"fulfilment {order_id}", item, level, before)
                 if notify:
                     self._queue_level_event(pending, item, level, force=True)
+            state["reservations"] = []
             state["fulfilled"] = True
             stamp = medusa_time(moment)
             for line in order["items"]:
                 line["detail"]["fulfilled_quantity"] = line["quantity"]
-                line["detail"]["shipped_quantity"] = line["quantity"]
-            order["fulfillment_status"] = "shipped"
+            order["fulfillment_status"] = "fulfilled"
             order["fulfillments"] = [
                 {
                     "id": self._new_id("ful"),
                     "location_id": state["location_id"],
                     "packed_at": stamp,
-                    "shipped_at": stamp,
+                    "shipped_at": None,
                     "delivered_at": None,
                     "canceled_at": None,
                     "items": [
@@ -1317,19 +1344,27 @@ class MedusaSandbox(BaseSandbox):
                 }
             ]
             order["updated_at"] = stamp
+            self._queue_order_event(pending, order_id, ORDER_FULFILLMENT_CREATED, notify)
             result = self._order_payload(order_id)
-        self._deliver_all(pending.webhooks)
+        deliveries = self._deliver_all(pending.webhooks)
+        result["deliveries"] = [delivery.to_dict() for delivery in deliveries]
         return result
 
     def cancel_order(self, order_id: str, *, notify: bool = True) -> dict[str, Any]:
-        """Cancel an unfulfilled order: its reservations are released (``reserved_quantity`` falls) and
-        ``order.canceled`` is sent if subscribed. Returns the order with ``deliveries``."""
+        """Cancel an order as Medusa does: an unfulfilled order's reservations are released
+        (``reserved_quantity`` falls); a fulfilled one's fulfilment is canceled first, its units going back
+        to ``stocked_quantity`` where they left (``cancelOrderFulfillmentWorkflow``). An order with a
+        received return is refused. Sends ``order.canceled`` if subscribed. Returns the order with
+        ``deliveries``."""
         pending = _Pending()
         with self.lock:
             order, state = self._order(order_id)
-            if state["fulfilled"] or state["canceled"]:
-                raise ControlError("only an open, unfulfilled order can be canceled")
+            if state["canceled"]:
+                raise ControlError("the order is already canceled")
+            if state["returns"]:
+                raise ControlError("an order with a received return cannot be canceled")
             moment = self.now()
+            stamp = medusa_time(moment)
             for reservation_id in state["reservations"]:
                 reservation = self.reservations.pop(reservation_id)
                 item = self.items[reservation["inventory_item_id"]]
@@ -1338,24 +1373,159 @@ class MedusaSandbox(BaseSandbox):
                 level.reserved -= reservation["quantity"]
                 self._touch(item, level, moment)
                 self._log_change(f"cancel {order_id}", item, level, before)
+            state["reservations"] = []
+            lines = {line["id"]: line for line in order["items"]}
+            for fulfillment in order["fulfillments"]:
+                if fulfillment["canceled_at"] is not None:
+                    continue
+                for entry in fulfillment["items"]:
+                    line = lines[entry["line_item_id"]]
+                    item = self.items[line["_inventory_item_id"]]
+                    level = item.levels[fulfillment["location_id"]]
+                    before = level.payload()
+                    level.stocked += entry["quantity"]
+                    self._touch(item, level, moment)
+                    self._log_change(f"fulfilment canceled {order_id}", item, level, before)
+                    line["detail"]["fulfilled_quantity"] -= entry["quantity"]
+                    if notify:
+                        self._queue_level_event(pending, item, level, force=True)
+                fulfillment.update(canceled_at=stamp, updated_at=stamp)
             state["canceled"] = True
-            stamp = medusa_time(moment)
-            order.update(status="canceled", fulfillment_status="canceled", canceled_at=stamp, updated_at=stamp)
+            paid = order["payment_status"] in ("captured", "partially_captured")
+            order.update(
+                status="canceled",
+                fulfillment_status="canceled",
+                payment_status="refunded" if paid else "canceled",
+                canceled_at=stamp,
+                updated_at=stamp,
+            )
             self._queue_order_event(pending, order_id, ORDER_CANCELED, notify)
             result = self._order_payload(order_id)
         deliveries = self._deliver_all(pending.webhooks)
         result["deliveries"] = [delivery.to_dict() for delivery in deliveries]
         return result
 
-    def resend_order_event(self, order_id: str, event: str = ORDER_PLACED) -> list[WebhookDelivery]:
-        """Send an order's event again with the same event id (a subscriber retry)."""
+    def receive_return(
+        self,
+        order_id: str,
+        items: Sequence[Mapping[str, Any]],
+        location: str | None = None,
+        *,
+        notify: bool = True,
+    ) -> dict[str, Any]:
+        """A return received in Medusa's admin (request, then receive and confirm): ``items`` are
+        ``[{"sku" or "item_id", "quantity", "damaged_quantity"?}]``, ``quantity`` the units received in good
+        order, ``damaged_quantity`` those received damaged. As Medusa, only fulfilled units not yet returned
+        come back; the good ones go back to ``stocked_quantity`` at ``location`` (name or id; default: where
+        the order was fulfilled from), the damaged ones do not. Sends ``order.return_received`` and level
+        events if subscribed. Returns the return as ``GET /admin/returns/{id}`` shows it, with
+        ``deliveries``."""
+        if not items:
+            raise ControlError("a return needs items")
+        pending = _Pending()
         with self.lock:
-            _, state = self._order(order_id)
-            if event == ORDER_CANCELED and not state["canceled"]:
-                raise ControlError("the order has not been canceled")
+            order, state = self._order(order_id)
+            if state["canceled"]:
+                raise ControlError("a canceled order takes no returns")
+            location_id = self.location_id(location) if location else state["location_id"]
+            received = self._returned_units(order, items)
+            moment = self.now()
+            stamp = medusa_time(moment)
+            return_id = self._new_id("ret")
+            self._return_display_ids += 1
+            return_items = []
+            for line, good, damaged in received:
+                detail = line["detail"]
+                detail["return_received_quantity"] += good
+                detail["return_dismissed_quantity"] += damaged
+                return_items.append(
+                    {
+                        "id": self._new_id("retitem"),
+                        "quantity": good + damaged,
+                        "received_quantity": good,
+                        "damaged_quantity": damaged,
+                        "reason_id": None,
+                        "note": None,
+                        "item_id": line["id"],
+                        "return_id": return_id,
+                        "metadata": None,
+                    }
+                )
+                if good:
+                    item = self.items[line["_inventory_item_id"]]
+                    level = item.levels.get(location_id) or self._create_level(item, location_id, 0.0, 0.0, moment)
+                    before = level.payload()
+                    level.stocked += good
+                    self._touch(item, level, moment)
+                    self._log_change(f"return {return_id}", item, level, before)
+                    if notify:
+                        self._queue_level_event(pending, item, level, force=True)
+            self.returns[return_id] = {
+                "id": return_id,
+                "status": "received",
+                "refund_amount": num(sum(float(line["unit_price"]) * (g + d) for line, g, d in received)),
+                "order_id": order_id,
+                "items": return_items,
+                "created_at": stamp,
+                "canceled_at": None,
+                "exchange_id": None,
+                "location_id": location_id,
+                "claim_id": None,
+                "order_version": order["version"],
+                "display_id": self._return_display_ids,
+                "no_notification": False,
+                "received_at": stamp,
+            }
+            state["returns"].append(return_id)
+            order["updated_at"] = stamp
+            self._queue_order_event(pending, order_id, ORDER_RETURN_RECEIVED, notify)
+            result = dict(self.returns[return_id])
+        deliveries = self._deliver_all(pending.webhooks)
+        result["deliveries"] = [delivery.to_dict() for delivery in deliveries]
+        return result
+
+    @staticmethod
+    def _returned_units(
+        order: dict[str, Any], items: Sequence[Mapping[str, Any]]
+    ) -> list[tuple[dict[str, Any], int, int]]:
+        """(line, good, damaged) per returned line, refused as Medusa refuses more than was fulfilled and not
+        yet returned."""
+        by_id = {line["id"]: line for line in order["items"]}
+        by_sku = {line["variant_sku"]: line for line in order["items"]}
+        wanted: dict[str, list[int]] = {}
+        for index, entry in enumerate(items, start=1):
+            if not isinstance(entry, Mapping):
+                raise ControlError(f"return item {index} must be an object with sku (or item_id) and quantity")
+            line = by_id.get(str(entry.get("item_id"))) or by_sku.get(str(entry.get("sku")))
+            if line is None:
+                raise ControlError(f"return item {index} names no line of the order")
+            counts = [as_number(entry.get("quantity", 0)), as_number(entry.get("damaged_quantity", 0))]
+            if any(count is None or count < 0 or count != int(count) for count in counts) or not any(counts):
+                raise ControlError(f"return item {index}: quantities must be whole numbers >= 0, not both 0")
+            totals = wanted.setdefault(line["id"], [0, 0])
+            totals[0] += int(counts[0])
+            totals[1] += int(counts[1])
+        received = []
+        for line_id, (good, damaged) in wanted.items():
+            line = by_id[line_id]
+            detail = line["detail"]
+            returnable = (
+                detail["fulfilled_quantity"] - detail["return_received_quantity"] - detail["return_dismissed_quantity"]
+            )
+            if good + damaged > returnable:
+                raise ControlError(
+                    f"{line['variant_sku']}: {good + damaged} returned, only {returnable} fulfilled and not returned"
+                )
+            received.append((line, good, damaged))
+        return received
+
+    def resend_order_event(self, order_id: str, event: str = ORDER_PLACED) -> list[WebhookDelivery]:
+        """Send an order's event (the latest of its kind) again with the same event id (a subscriber retry)."""
+        with self.lock:
+            self._order(order_id)
+            payload = self._order_event(order_id, event)
             if not self._subscribed(event):
                 return []
-            payload = self._order_event(order_id, event)
         return self._deliver_all([(event, payload)])
 
     def orders(self) -> list[dict[str, Any]]:
@@ -1394,7 +1564,7 @@ class MedusaSandbox(BaseSandbox):
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Where the subscriber posts, the shared ``secret`` it signs with (default ``webhook_secret``)
-        and which ``events`` (``order.placed``, ``order.canceled``, ``inventory.inventory-level.updated``)."""
+        and which ``events`` (the order events the recipe forwards, ``inventory.inventory-level.updated``)."""
         if not url:
             raise ControlError("url is required")
         events = [events] if isinstance(events, str) else list(events)
@@ -1477,6 +1647,7 @@ class MedusaSandbox(BaseSandbox):
                     "products": len(self.products),
                     "orders": len(self.orders_by_id),
                     "reservations": len(self.reservations),
+                    "returns": len(self.returns),
                     "users": len(self.users),
                     "requests": len(self.request_log),
                     "webhook_deliveries": len(self.webhook_deliveries),
@@ -1512,6 +1683,7 @@ class MedusaSandbox(BaseSandbox):
             Rule("/_sandbox/orders", endpoint="place_order", methods=["POST"]),
             Rule("/_sandbox/orders/<order_id>/fulfil", endpoint="fulfil_order", methods=["POST"]),
             Rule("/_sandbox/orders/<order_id>/cancel", endpoint="cancel_order", methods=["POST"]),
+            Rule("/_sandbox/orders/<order_id>/returns", endpoint="receive_return", methods=["POST"]),
             Rule("/_sandbox/orders/<order_id>/resend", endpoint="resend_order", methods=["POST"]),
             Rule("/_sandbox/inventory-items", endpoint="inventory_items", methods=["GET"]),
             Rule("/_sandbox/tokens/expire", endpoint="expire_tokens", methods=["POST"]),
@@ -1525,11 +1697,18 @@ class MedusaSandbox(BaseSandbox):
         return {"order": order, "deliveries": order.pop("deliveries")}
 
     def _control_fulfil_order(self, request: Request, body: dict, order_id: str) -> dict:
-        return {"order": self.fulfil_order(order_id, notify=truthy(body.get("notify", True)))}
+        order = self.fulfil_order(order_id, notify=truthy(body.get("notify", True)))
+        return {"order": order, "deliveries": order.pop("deliveries")}
 
     def _control_cancel_order(self, request: Request, body: dict, order_id: str) -> dict:
         order = self.cancel_order(order_id, notify=truthy(body.get("notify", True)))
         return {"order": order, "deliveries": order.pop("deliveries")}
+
+    def _control_receive_return(self, request: Request, body: dict, order_id: str) -> dict:
+        received = self.receive_return(
+            order_id, body.get("items") or [], body.get("location"), notify=truthy(body.get("notify", True))
+        )
+        return {"return": received, "deliveries": received.pop("deliveries")}
 
     def _control_resend_order(self, request: Request, body: dict, order_id: str) -> dict:
         deliveries = self.resend_order_event(order_id, body.get("event", ORDER_PLACED))
@@ -1573,6 +1752,8 @@ class MedusaSandbox(BaseSandbox):
             Rule("/admin/products/<product_id>", endpoint="get_product", methods=["GET"]),
             Rule("/admin/orders", endpoint="list_orders", methods=["GET"]),
             Rule("/admin/orders/<order_id>", endpoint="get_order", methods=["GET"]),
+            Rule("/admin/returns", endpoint="list_returns", methods=["GET"]),
+            Rule("/admin/returns/<return_id>", endpoint="get_return", methods=["GET"]),
             Rule("/admin/reservations", endpoint="list_reservations", methods=["GET"]),
         ]
 
@@ -2140,6 +2321,17 @@ class MedusaSandbox(BaseSandbox):
         if order_id not in self.orders_by_id:
             raise _not_found(f"Order with id: {order_id} was not found")
         return json_response({"order": self._order_payload(order_id)})
+
+    def _api_list_returns(self, request: Request, query: dict, body: Any, pending: _Pending) -> Response:
+        offset, limit = self._paging(query, 15)
+        order_ids = set(_as_list(query.get("order_id")))
+        rows = [dict(found) for found in self.returns.values() if not order_ids or found["order_id"] in order_ids]
+        return self._list("returns", self._sorted(rows, query.get("order")), offset, limit)
+
+    def _api_get_return(self, request: Request, query: dict, body: Any, pending: _Pending, return_id: str) -> Response:
+        if return_id not in self.returns:
+            raise _not_found(f"Return with id: {return_id} was not found")
+        return json_response({"return": dict(self.returns[return_id])})
 
     def _api_list_reservations(self, request: Request, query: dict, body: Any, pending: _Pending) -> Response:
         offset, limit = self._paging(query, 20)

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from connectors.sandbox.contracts import load_contract
 from connectors.sandbox.medusa import (
     SIGNATURE_HEADER,
     MedusaSandbox,
@@ -21,6 +22,7 @@ from tests.connectors.sandboxes_medusa import medusa_sandbox  # noqa: F401
 
 TIMEOUT = 5
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+CONTRACT = load_contract("medusa")
 
 
 class Api:
@@ -498,13 +500,14 @@ def test_place_order_reserves_and_sends_a_signed_order_placed(sandbox, api, webh
     assert not verify_signature(header, received.body, "wrong", now=time.time())
     event = received.json
     assert event["type"] == "order.placed"
-    assert event["id"].startswith("evt_")
+    assert event["id"] == f"order.placed:{order['id']}"
+    assert not CONTRACT.document_violations("order event", event)
     data = event["data"]
     assert data["id"] == order["id"]
     assert data["display_id"] == 1
     assert data["currency_code"] == "usd"
     assert data["sales_channel_id"] == sandbox.sales_channel_id
-    assert data["stock_location_id"] == sandbox.location_ids["European Warehouse"]
+    assert data["payment_status"] == "captured"
     assert [(i["variant_sku"], i["quantity"], i["unit_price"]) for i in data["items"]] == [
         ("ORD-1", 2, 19.5),
         ("ORD-2", 1, 4.25),
@@ -514,7 +517,8 @@ def test_place_order_reserves_and_sends_a_signed_order_placed(sandbox, api, webh
 
     fetched = api.get(f"/admin/orders/{order['id']}")
     assert fetched.status_code == 200
-    assert fetched.json()["order"]["id"] == order["id"]
+    assert fetched.json()["order"] == data
+    assert not CONTRACT.response_violations("GET", f"/admin/orders/{order['id']}", fetched.json())
     assert [i["variant_sku"] for i in fetched.json()["order"]["items"]] == ["ORD-1", "ORD-2"]
     level = sandbox.level("ORD-1", "European Warehouse")
     assert (level["stocked_quantity"], level["reserved_quantity"], level["available_quantity"]) == (10, 2, 8)
@@ -546,16 +550,95 @@ def test_fulfil_cancel_and_resend(sandbox, webhook_receiver):
     canceled = control(sandbox, "POST", f"orders/{second['id']}/cancel").json()["order"]
     resent = control(sandbox, "POST", f"orders/{first['id']}/resend").json()["deliveries"]
 
-    assert fulfilled["fulfillment_status"] == "shipped"
-    assert canceled["status"] == "canceled"
+    assert fulfilled["fulfillment_status"] == "fulfilled"
+    assert (canceled["status"], canceled["payment_status"]) == ("canceled", "refunded")
     level = sandbox.level("LIFE-1", "US Warehouse")
     assert (level["stocked_quantity"], level["reserved_quantity"]) == (7, 0)
-    events = [r.json for r in webhook_receiver.wait_for(4)]
-    assert [e["type"] for e in events] == ["order.placed", "order.placed", "order.canceled", "order.placed"]
-    assert events[3]["id"] == events[0]["id"]  # a retry keeps the event id
+    events = [r.json for r in webhook_receiver.wait_for(5)]
+    assert [e["type"] for e in events] == [
+        "order.placed",
+        "order.placed",
+        "order.fulfillment_created",
+        "order.canceled",
+        "order.placed",
+    ]
+    assert events[2]["id"] == f"order.fulfillment_created:{fulfilled['fulfillments'][0]['id']}"
+    assert events[4] == events[0]  # a retry keeps the event id
     assert len(resent) == 1
     assert all(r.headers[SIGNATURE_HEADER.lower()] for r in webhook_receiver.received)
-    assert control(sandbox, "POST", f"orders/{first['id']}/cancel").status_code == 400
+    assert not [e for e in events if CONTRACT.document_violations("order event", e)]
+    assert control(sandbox, "POST", f"orders/{second['id']}/cancel").status_code == 400
+
+
+def test_canceling_a_fulfilled_order_cancels_its_fulfilment_first(sandbox, webhook_receiver):
+    sandbox.add_inventory_item("LIFE-2", stock={"US Warehouse": 10})
+    order = sandbox.place_order([{"sku": "LIFE-2", "quantity": 4}], location="US Warehouse", notify=False)
+    sandbox.fulfil_order(order["id"], notify=False)
+    sandbox.configure_webhook(webhook_receiver.url, events=["order.canceled", "inventory.inventory-level.updated"])
+
+    canceled = sandbox.cancel_order(order["id"])
+
+    level = sandbox.level("LIFE-2", "US Warehouse")
+    assert (level["stocked_quantity"], level["reserved_quantity"]) == (10, 0)
+    assert canceled["fulfillments"][0]["canceled_at"]
+    assert [line["detail"]["fulfilled_quantity"] for line in canceled["items"]] == [0]
+    events = [r.json for r in webhook_receiver.wait_for(2)]
+    assert [e["type"] for e in events] == ["inventory.inventory-level.updated", "order.canceled"]
+    assert events[1]["id"] == f"order.canceled:{order['id']}"
+    assert events[1]["data"]["status"] == "canceled"
+
+
+def test_a_received_return_restocks_its_good_units_and_is_served_to_the_admin_api(sandbox, api, webhook_receiver):
+    sandbox.add_inventory_item("RET-1", stock={"US Warehouse": 10}, price=12)
+    sandbox.add_inventory_item("RET-2", stock={"US Warehouse": 10}, price=3)
+    order = sandbox.place_order(
+        [{"sku": "RET-1", "quantity": 3}, {"sku": "RET-2", "quantity": 1}], location="US Warehouse", notify=False
+    )
+    refused = control(sandbox, "POST", f"orders/{order['id']}/returns", {"items": [{"sku": "RET-1", "quantity": 1}]})
+    sandbox.fulfil_order(order["id"], notify=False)
+    sandbox.configure_webhook(webhook_receiver.url, secret="s3cret")
+
+    answer = control(
+        sandbox,
+        "POST",
+        f"orders/{order['id']}/returns",
+        {"items": [{"sku": "RET-1", "quantity": 1, "damaged_quantity": 1}, {"sku": "RET-2", "quantity": 1}]},
+    )
+
+    assert (refused.status_code, "only 0 fulfilled" in refused.json()["error"]) == (400, True)
+    assert answer.status_code == 200, answer.text
+    returned = answer.json()["return"]
+    assert returned["id"].startswith("ret_")
+    assert [(i["quantity"], i["received_quantity"], i["damaged_quantity"]) for i in returned["items"]] == [
+        (2, 1, 1),
+        (1, 1, 0),
+    ]
+    assert sandbox.stock("RET-1", "US Warehouse") == 8  # 10 - 3 fulfilled + 1 good back; the damaged one is not
+    assert sandbox.stock("RET-2", "US Warehouse") == 10
+    fetched = api.get(f"/admin/returns/{returned['id']}")
+    assert fetched.json() == {"return": returned}
+    assert not CONTRACT.response_violations("GET", f"/admin/returns/{returned['id']}", fetched.json())
+    assert api.get("/admin/returns", order_id=order["id"]).json()["count"] == 1
+    assert api.get("/admin/returns/ret_nope").status_code == 404
+    (delivery,) = webhook_receiver.wait_for(1)
+    event = delivery.json
+    assert (event["id"], event["type"]) == (f"order.return_received:{returned['id']}", "order.return_received")
+    assert event["return"] == returned
+    assert [line["detail"]["return_received_quantity"] for line in event["data"]["items"]] == [1, 1]
+    assert not CONTRACT.document_violations("order event", event)
+    again = control(sandbox, "POST", f"orders/{order['id']}/returns", {"items": [{"sku": "RET-1", "quantity": 2}]})
+    assert (again.status_code, "only 1 fulfilled and not returned" in again.json()["error"]) == (400, True)
+    assert control(sandbox, "POST", f"orders/{order['id']}/cancel").status_code == 400
+
+
+def test_an_order_awaiting_payment_says_so(sandbox):
+    sandbox.add_inventory_item("PAY-1", stock={"US Warehouse": 10})
+
+    order = sandbox.place_order([{"sku": "PAY-1", "quantity": 1}], location="US Warehouse", payment_status="awaiting")
+    refused = control(sandbox, "POST", "orders", {"items": [{"sku": "PAY-1"}], "payment_status": "paid"})
+
+    assert order["payment_status"] == "awaiting"
+    assert refused.status_code == 400
 
 
 def test_ids_and_orders_are_deterministic():
