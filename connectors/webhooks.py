@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 KEPT_HEADERS = ("content-type", "user-agent", "x-amzn-trace-id", "x-amz-event-type", "stockpool-signature")
 #: How an event id made from the body (no partner id) begins.
 BODY_HASH = "sha256:"
+#: What WebhookEvent stores of an event's id and type.
+EVENT_ID_LENGTH, EVENT_TYPE_LENGTH = 200, 100
 #: Default header carrying the shared secret, per partner (overridable with settings["webhook_header"]).
 SECRET_HEADERS = {
     Kind.ZOHO_INVENTORY: "X-Stockpool-Secret",
@@ -128,14 +130,15 @@ def _check_authorization(value: str, scheme: str, secret: str) -> str | None:
 
 
 def identify(account: ConnectorAccount, payload, body: bytes) -> tuple[str, str]:
-    """(event id, event type): the partner's own id where it sends one, else sha256 of the body."""
+    """(event id, event type): the partner's own id where it sends one that fits, else sha256 of the body."""
     digest = BODY_HASH + hashlib.sha256(body).hexdigest()
     if account.kind == Kind.MEDUSA and isinstance(payload, dict):
-        return str(payload.get("id") or digest), str(payload.get("type", ""))
+        return _partner_id(payload.get("id"), digest), str(payload.get("type", ""))[:EVENT_TYPE_LENGTH]
     if account.kind == Kind.AMAZON_SP_API and isinstance(payload, dict):
         notification = payload.get("detail", payload)
         metadata = notification.get("NotificationMetadata") or {}
-        return str(metadata.get("NotificationId") or digest), str(notification.get("NotificationType", ""))
+        event_type = str(notification.get("NotificationType", ""))[:EVENT_TYPE_LENGTH]
+        return _partner_id(metadata.get("NotificationId"), digest), event_type
     if account.kind == Kind.CIN7_CORE:
         if isinstance(payload, list):
             return digest, "Stock/AvailableStockLevelChanged"
@@ -143,6 +146,12 @@ def identify(account: ConnectorAccount, payload, body: bytes) -> tuple[str, str]
     if isinstance(payload, dict) and payload:
         return digest, next(iter(payload))  # Zoho's default payload: the entity under its module key
     return digest, ""
+
+
+def _partner_id(value, digest: str) -> str:
+    """A malformed event's id (none, or too long to store) gives way to the body's hash: stored, never a 500."""
+    text = str(value or "")
+    return text if 0 < len(text) <= EVENT_ID_LENGTH else digest
 
 
 def process_event(event_pk: int) -> WebhookEvent:

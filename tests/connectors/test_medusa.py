@@ -6,13 +6,12 @@ from decimal import Decimal
 import pytest
 
 from connectors import outbox, services
-from connectors.medusa import record_order
+from connectors.medusa import order_state, record_order
 from connectors.models import Kind, OutboundMessage, SyncConflict, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory import services as stock
-from inventory.exceptions import InsufficientStock
 from inventory.models import StockLevel, StockMovement
-from reservations.models import Reservation
+from reservations.models import OversellIncident, Reservation
 from tests.factories import ConnectorAccountFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,24 +94,46 @@ def test_an_order_placed_there_becomes_one_sale_here(storefront, medusa_sandbox,
     medusa_sandbox.place_order(items=[{"sku": "VAPE-MINT-50", "quantity": 2}], location=STORE)
     (delivery,) = webhook_receiver.wait_for(1)
     event = json.loads(delivery.body)
-    sale, created = record_order(account, event["data"])
-    again, created_again = record_order(account, event["data"])
+    sale = record_order(account, event["data"])
+    again = record_order(account, event["data"])
 
-    assert (created, created_again, again.pk) == (True, False, sale.pk)
-    assert sale.status == Reservation.Status.CONSUMED
+    assert again.pk == sale.pk
+    assert (sale.kind, sale.status) == (Reservation.Kind.CHANNEL_ORDER, Reservation.Status.CONSUMED)
     assert sale.order_ref == f"medusa:{event['data']['id']}"
+    assert (sale.invoice_number, sale.customer_name) == ("1", "shopper@example.com")
+    assert sale.lines.get().unit_price == Decimal("19.50")
     assert StockLevel.objects.get(warehouse=warehouse, variant=variant).on_hand == 8
     assert StockMovement.objects.filter(reason="sale").count() == 1
 
 
-def test_an_order_we_cannot_honour_is_refused_and_changes_nothing(storefront, warehouse):
+def test_an_order_beyond_our_stock_is_booked_anyway_with_an_oversell_incident(storefront, warehouse):
     account, variant = storefront
     receive(warehouse, variant, 1)
 
-    with pytest.raises(InsufficientStock):
-        record_order(account, {"id": "order_01X", "items": [{"variant_sku": "VAPE-MINT-50", "quantity": 2}]})
+    sale = record_order(account, {"id": "order_01X", "items": [{"variant_sku": "VAPE-MINT-50", "quantity": 2}]})
 
-    assert not Reservation.objects.exists()
+    assert sale.status == Reservation.Status.CONSUMED
+    assert StockLevel.objects.get(warehouse=warehouse, variant=variant).on_hand == 0
+    assert OversellIncident.objects.get(reservation=sale).quantity == 1
+
+
+@pytest.mark.parametrize(
+    ("event_type", "order", "state"),
+    [
+        ("order.placed", {"payment_status": "captured"}, "sold"),
+        ("order.placed", {"payment_status": "authorized"}, "sold"),
+        ("order.placed", {}, "sold"),
+        ("order.placed", {"payment_status": "awaiting"}, "pending"),
+        ("order.placed", {"payment_status": "not_paid"}, "pending"),
+        ("order.placed", {"payment_status": "awaiting", "fulfillment_status": "fulfilled"}, "sold"),
+        ("order.fulfillment_created", {"payment_status": "awaiting"}, "sold"),
+        ("order.return_received", {"payment_status": "refunded"}, "sold"),
+        ("order.canceled", {"payment_status": "captured"}, "cancelled"),
+        ("order.placed", {"status": "canceled", "payment_status": "refunded"}, "cancelled"),
+    ],
+)
+def test_what_each_event_says_became_of_the_order(event_type, order, state):
+    assert order_state(event_type, order) == state
 
 
 def test_drift_found_on_pull_is_settled_by_strategy(storefront, medusa_sandbox, warehouse):
