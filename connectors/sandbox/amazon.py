@@ -1,6 +1,7 @@
 """An in-memory Amazon Selling Partner API (one seller, one marketplace) that speaks partner-apis.md
 section C: Login with Amazon, Listings Items 2021-08-01, FBA Inventory v1, Feeds 2021-06-30 with
-``JSON_LISTINGS_FEED``, and a relay of notifications the way an EventBridge API destination posts them.
+``JSON_LISTINGS_FEED``, Orders v0 with buyer orders placed through the control API, and a relay of
+notifications the way an EventBridge API destination posts them.
 
 One server plays every host: LWA (``POST /auth/o2/token``), the SP-API endpoint (``api_url``, the
 sandbox's own URL: give it to python-amazon-sp-api as ``client.endpoint``) and the S3 bucket behind feed
@@ -31,7 +32,8 @@ Errors and rate limits (C.2)
     ``MethodNotAllowed``, 429 ``QuotaExceeded`` ("You exceeded your quota for the requested resource."), 5xx
     ``InternalFailure`` / ``ServiceUnavailable``. Each operation has its own token bucket with the usage
     plan of the models (``USAGE_PLANS``: getListingsItem 5/s burst 10, patchListingsItem 5/5,
-    getInventorySummaries 2/2, feeds as the upstream Feeds model says, ...); an empty bucket answers 429.
+    getInventorySummaries 2/2, feeds as the upstream Feeds model says, getOrders 0.0167/20, getOrder and
+    getOrderItems 0.5/30, ...); an empty bucket answers 429.
     Every answer carries ``x-amzn-RequestId``; answers of rate-limited operations carry
     ``x-amzn-RateLimit-Limit`` (the rate, e.g. ``5.0``), 429 included, 403 excluded (as the models list the
     headers). The buckets refill on ``time.monotonic()`` plus whatever ``advance_clock`` added;
@@ -55,7 +57,16 @@ Listings Items 2021-08-01 (C.3)
     ``fulfillment_channel_code`` (keeping ``restock_date``, ``lead_time_to_ship_max_days``), ``delete``
     removes it. ``mode=VALIDATION_PREVIEW`` answers ``VALID`` and applies nothing (``includedData=identifiers``
     adds the ASIN). With ``apply_patches_immediately`` off, accepted submissions wait for
-    ``apply_pending_orders()`` (SP-API applies them asynchronously). A PATCH (or DELETE) of an unknown SKU
+    ``apply_pending_orders()`` (SP-API applies them asynchronously). A ``productType`` other than the
+    listing's is INVALID (code ``4000004``), in a PATCH as in a feed message. A DEFAULT quantity merged or
+    added onto an offer fulfilled by Amazon only (AMAZON_NA, no DEFAULT) **converts** it to merchant
+    fulfilment, as Amazon documents for seller quantities sent for FBA inventory ("Clarification on how
+    to use the Inventory feed type Quantity attribute": the shipment method changes to seller-fulfilled
+    and the FBA units are stranded): its AMAZON_NA entry goes, the FBA inventory stays but no longer
+    sells, and the listing carries a ``STRANDED_INVENTORY`` warning. The sandbox converts rather than
+    refuses because refusing would hide the damage a connector that sends DEFAULT to an FBA offer does on
+    Amazon; tests assert that offers stay AMAZON_NA. (A ``replace`` naming both DEFAULT and AMAZON_NA
+    keeps both: Amazon's multiple-fulfilment listings.) A PATCH (or DELETE) of an unknown SKU
     follows ``unknown_sku``: ``"not_found"`` (default) 404 ``NOT_FOUND``; ``"invalid"`` 200 INVALID with a
     ``NOT_FOUND`` issue; ``"accepted"`` accepts it and creates an incomplete listing (no ASIN, no status),
     which is what live SP-API was reported to do. ``PUT`` (``ListingsItemPutRequest``) creates or replaces a
@@ -104,6 +115,37 @@ Feeds 2021-06-30 (JSON_LISTINGS_FEED only)
     /feeds/2021-06-30/feeds`` (feedTypes, processingStatuses, pageSize, nextToken) and ``DELETE .../feeds/
     {feedId}`` (IN_QUEUE only) exist too.
 
+Orders v0 (C.6b)
+    ``GET /orders/v0/orders`` (getOrders): ``MarketplaceIds`` required (at most 50); exactly one of
+    ``CreatedAfter`` (with optional ``CreatedBefore``) and ``LastUpdatedAfter`` (with optional
+    ``LastUpdatedBefore``), a ``...Before`` at or after its ``...After`` and at least two minutes before
+    now (else 400 InvalidInput); ``OrderStatuses`` and ``FulfillmentChannels`` filter (unknown values 400);
+    ``MaxResultsPerPage`` 1..100 (default 100); ``NextToken`` carries the first request's filters. The
+    answer is ``{"payload": {"Orders": [...], "NextToken"?, "LastUpdatedBefore" | "CreatedBefore"}}``,
+    oldest change (or purchase) first; the ``...Before`` it names is the bound the answer is complete up
+    to (the given one, else the sandbox's now when the first page was asked for). ``GET
+    /orders/v0/orders/{orderId}`` (getOrder) answers ``{"payload": Order}``; ``GET
+    /orders/v0/orders/{orderId}/orderItems`` (getOrderItems) ``{"payload": {"AmazonOrderId", "OrderItems",
+    "NextToken"?}}`` in pages of ``order_items_page_size`` (100); an unknown order is 404 ``NotFound``. As
+    on Amazon, a Pending order's items carry no ``ItemPrice``/``ItemTax`` and the order no ``OrderTotal``.
+    Order ids are 3-7-7 (``113-0000001-4817263``), order item ids 14 digits.
+
+Buyer orders (control API)
+    ``place_order(sku, quantity, fulfillment_channel="MFN", status="Pending")`` (``POST /_sandbox/orders``;
+    ``items=[{"sku", "quantity"}]`` for several lines) is a buyer's checkout: an MFN order needs a DEFAULT
+    offer with enough quantity and lowers it at once (a Pending order is not charged yet, but its units are
+    taken: C.6b); an AFN order needs FBA fulfillable units and moves them to ``pendingCustomerOrder``. It
+    publishes ``ORDER_CHANGE`` (OrderLevel, the order's status and items) and the quantity notification of
+    each SKU (``LISTINGS_ITEM_MFN_QUANTITY_CHANGE`` for MFN, ``FBA_INVENTORY_AVAILABILITY_CHANGES`` for
+    AFN), ORDER_CHANGE first unless ``quantity_notification_first``. ``set_order_status(id, status)``
+    (``POST /_sandbox/orders/<id>/status``) moves it on (Pending -> Unshipped -> PartiallyShipped ->
+    Shipped; an AFN order's shipped units leave ``pendingCustomerOrder``); ``ship_order(id)`` (``POST
+    /_sandbox/orders/<id>/ship``) ships all of it; ``cancel_order(id)`` (``POST
+    /_sandbox/orders/<id>/cancel``, before anything shipped) gives the units back as Amazon does (the MFN
+    quantity rises again, AFN units return to fulfillable) and notifies the same way;
+    ``resend_order_change(id)`` (``POST /_sandbox/orders/<id>/notify``) publishes its ORDER_CHANGE again
+    (a new NotificationId). ``GET /_sandbox/orders`` lists them as getOrder shows them, with ``_items``.
+
 Notifications (C.5), relayed the way an EventBridge API destination posts
     ``configure_webhook(url, api_key_name="x-api-key", api_key_value=relay_api_key, headers=None,
     events=both, format="notification")``: each notification is POSTed as JSON with the API-key header (and
@@ -111,10 +153,12 @@ Notifications (C.5), relayed the way an EventBridge API destination posts
     ``{"NotificationVersion": "1.0", "NotificationType", "PayloadVersion": "1.0", "EventTime", "Payload",
     "NotificationMetadata": {"ApplicationId", "SubscriptionId", "PublishTime", "NotificationId"}}``, or with
     ``format="eventbridge"`` the EventBridge event carrying it under ``detail``. Types:
-    ``LISTINGS_ITEM_MFN_QUANTITY_CHANGE`` (``{SellerId, FulfillmentChannelCode: "DEFAULT", Sku, Quantity}``)
-    and ``FBA_INVENTORY_AVAILABILITY_CHANGES`` (``{SellerId, FNSKU, ASIN, SKU,
-    FulfillmentInventoryByMarketplace: [...]}``); real Amazon delivers the FBA type to SQS only, so the relay
-    plays an SQS-to-HTTP forwarder for it. Hand edits "in Seller Central" (``set_mfn_quantity``,
+    ``LISTINGS_ITEM_MFN_QUANTITY_CHANGE`` (``{SellerId, FulfillmentChannelCode: "DEFAULT", Sku, Quantity}``),
+    ``FBA_INVENTORY_AVAILABILITY_CHANGES`` (``{SellerId, FNSKU, ASIN, SKU,
+    FulfillmentInventoryByMarketplace: [...]}``) and ``ORDER_CHANGE`` (``{OrderChangeNotification:
+    {NotificationLevel, SellerId, AmazonOrderId, OrderChangeType, OrderChangeTrigger, Summary}}``); real
+    Amazon delivers the FBA and order types to SQS only, so the relay plays an SQS-to-HTTP forwarder for
+    them. Hand edits "in Seller Central" (``set_mfn_quantity``,
     ``set_fba_quantity``, ``POST /_sandbox/stock``) send synchronously when the quantity changed and
     ``notify_on_manual_changes`` is on; API changes (PATCH, PUT, feeds, addInventory) send after the
     response when ``webhooks_for_api_changes`` is on (default: Amazon notifies every MFN quantity change).
@@ -128,9 +172,12 @@ fulfillable quantity, and ``/_sandbox/seed`` takes ``{"listings": N, "fba": M, "
 (``{"sku", "quantity", "notify"}``), ``GET|POST /_sandbox/fba`` (POST: ``{"sku", "fulfillable", ...,
 "notify"}``), ``GET /_sandbox/feeds``, ``POST /_sandbox/feeds/<id>/process``, ``GET /_sandbox/documents/<id>``,
 ``GET /_sandbox/submissions``, ``POST /_sandbox/submissions/apply``, ``GET /_sandbox/notifications``,
+``GET|POST /_sandbox/orders`` and ``POST /_sandbox/orders/<id>/status|ship|cancel|notify`` (above),
 ``POST /_sandbox/notifications/send`` (``{"type", "sku"}``), ``POST /_sandbox/tokens/expire``, ``POST
 /_sandbox/tokens/revoke`` (``{"refresh_token": true}`` revokes it too), ``GET|POST /_sandbox/rate-limits``
-(``{"<operation>": {"rate", "burst"}}``).
+(``{"<operation>": {"rate", "burst"}}``). A slow Amazon: ``configure(slow_operation="createFeed",
+slow_operation_ms=3000)`` answers that operation that much later, after it has done its work (a client that
+times out has been served all the same).
 """
 
 from __future__ import annotations
@@ -171,7 +218,25 @@ MFN_CHANNEL = "DEFAULT"
 FBA_CHANNEL = "AMAZON_NA"
 MFN_EVENT = "LISTINGS_ITEM_MFN_QUANTITY_CHANGE"
 FBA_EVENT = "FBA_INVENTORY_AVAILABILITY_CHANGES"
+ORDER_EVENT = "ORDER_CHANGE"
+#: Notifications about one SKU (``send_notification``).
 NOTIFICATION_TYPES = (MFN_EVENT, FBA_EVENT)
+#: Everything the relay can forward.
+RELAYED_EVENTS = (*NOTIFICATION_TYPES, ORDER_EVENT)
+ORDER_STATUSES = (
+    "PendingAvailability",
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "InvoiceUnconfirmed",
+    "Canceled",
+    "Unfulfillable",
+)
+#: The order a buyer's order moves in (``set_order_status`` only moves forward).
+ORDER_PROGRESS = ("PendingAvailability", "Pending", "Unshipped", "PartiallyShipped", "Shipped")
+NOT_SHIPPED = ("PendingAvailability", "Pending", "Unshipped")
+FULFILLMENT_CHANNELS = ("MFN", "AFN")
 LISTINGS_FEED = "JSON_LISTINGS_FEED"
 FEED_STATUSES = ("IN_QUEUE", "IN_PROGRESS", "DONE")
 
@@ -197,6 +262,9 @@ USAGE_PLANS: dict[str, tuple[float, float]] = {
     "getFeeds": (0.0222, 10.0),
     "cancelFeed": (0.0222, 10.0),
     "getFeedDocument": (0.0222, 10.0),
+    "getOrders": (0.0167, 20.0),
+    "getOrder": (0.5, 30.0),
+    "getOrderItems": (0.5, 30.0),
 }
 
 GET_INCLUDED = (
@@ -381,6 +449,35 @@ class FbaItem:
         return self.fulfillable + self.inbound + self.reserved + self.unfulfillable + self.researching
 
 
+@dataclasses.dataclass
+class OrderLine:
+    item_id: str
+    sku: str
+    asin: str
+    title: str
+    quantity: int
+    unit_price: float
+    shipped: int = 0
+
+
+@dataclasses.dataclass
+class Order:
+    order_id: str
+    fulfillment_channel: str
+    status: str
+    purchased: datetime
+    updated: datetime
+    lines: list[OrderLine]
+
+    @property
+    def units(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def shipped(self) -> int:
+        return sum(line.shipped for line in self.lines)
+
+
 class AmazonError(PartnerError):
     """An SP-API error, answered as ``{"errors": [{"code", "message", "details"}]}``; ``code`` defaults to
     the usual one for the status (400 InvalidInput, 403 Unauthorized, 404 NotFound, ...)."""
@@ -428,6 +525,9 @@ class AmazonSandbox(BaseSandbox):
         "apply_patches_immediately": bool,
         "unknown_sku": str,
         "gzip_reports": bool,
+        "order_items_page_size": int,
+        "slow_operation": str,
+        "slow_operation_ms": int,
     }
 
     def __init__(
@@ -473,6 +573,9 @@ class AmazonSandbox(BaseSandbox):
         self.apply_patches_immediately = apply_patches_immediately
         self.gzip_reports = gzip_reports
         self.notify_on_manual_changes = notify_on_manual_changes
+        self.order_items_page_size = 100
+        self.slow_operation = ""
+        self.slow_operation_ms = 0
         self.webhook: dict[str, Any] | None = None
         self._check_choice("feed_advance", feed_advance)
         self._check_choice("unknown_sku", unknown_sku)
@@ -515,6 +618,8 @@ class AmazonSandbox(BaseSandbox):
         self._idempotency: set[str] = set()
         self.webhook = None
         self._seeded = 0
+        self.orders_by_id: dict[str, Order] = {}
+        self._order_tokens: dict[str, dict[str, Any]] = {}
 
     def _count(self, kind: str) -> int:
         self._counters[kind] = self._counters.get(kind, 0) + 1
@@ -900,7 +1005,7 @@ class AmazonSandbox(BaseSandbox):
     ) -> dict[str, Any]:
         """Relay notifications to ``url`` the way an EventBridge API destination with API-key
         authorization posts them: header ``api_key_name: api_key_value`` (default ``relay_api_key``) plus
-        ``headers``; ``events`` (default both types); ``format`` ``"notification"`` (the SP-API envelope)
+        ``headers``; ``events`` (default all three types); ``format`` ``"notification"`` (the SP-API envelope)
         or ``"eventbridge"`` (the event, envelope under ``detail``)."""
         if extra:
             raise ControlError(f"unknown webhook settings: {', '.join(sorted(extra))}")
@@ -908,8 +1013,8 @@ class AmazonSandbox(BaseSandbox):
             raise ControlError("url is required")
         if format not in {"notification", "eventbridge"}:
             raise ControlError("format must be notification or eventbridge")
-        chosen = list(NOTIFICATION_TYPES if events is None else ([events] if isinstance(events, str) else events))
-        unknown = set(chosen) - set(NOTIFICATION_TYPES)
+        chosen = list(RELAYED_EVENTS if events is None else ([events] if isinstance(events, str) else events))
+        unknown = set(chosen) - set(RELAYED_EVENTS)
         if unknown:
             raise ControlError(f"unknown notification types: {', '.join(sorted(unknown))}")
         with self.lock:
@@ -976,8 +1081,7 @@ class AmazonSandbox(BaseSandbox):
             self.queue_api_webhook(pending, event, self._notification(event, sku))
 
     def _notification(self, event: str, sku: str) -> dict[str, Any]:
-        """The notification as Amazon publishes it (wrapped for EventBridge if so configured); logged."""
-        now = self.now()
+        """The notification about one SKU as Amazon publishes it (see ``_envelope``)."""
         if event == MFN_EVENT:
             listing = self.listings_by_sku[sku]
             payload: dict[str, Any] = {
@@ -1018,6 +1122,11 @@ class AmazonSandbox(BaseSandbox):
                     }
                 ],
             }
+        return self._envelope(event, payload)
+
+    def _envelope(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A notification's SP-API envelope (wrapped for EventBridge if so configured); logged."""
+        now = self.now()
         envelope = {
             "NotificationVersion": "1.0",
             "NotificationType": event,
@@ -1046,6 +1155,273 @@ class AmazonSandbox(BaseSandbox):
             }
         return envelope
 
+    # buyer orders
+
+    def place_order(
+        self,
+        sku: str | None = None,
+        quantity: int = 1,
+        fulfillment_channel: str = "MFN",
+        status: str = "Pending",
+        *,
+        items: Sequence[Mapping[str, Any]] | None = None,
+        notify: bool = True,
+        quantity_notification_first: bool = False,
+    ) -> dict[str, Any]:
+        """A buyer orders ``quantity`` of ``sku`` (or ``items``: ``[{"sku", "quantity"}]``), fulfilled by the
+        seller (MFN) or by Amazon (AFN): the units are taken from the offer at once and ``ORDER_CHANGE`` and
+        the quantity notifications are published (see the module docstring). Returns the order (as
+        :meth:`order`) with ``deliveries``."""
+        if fulfillment_channel not in FULFILLMENT_CHANNELS:
+            raise ControlError("fulfillment_channel must be MFN or AFN")
+        if status not in NOT_SHIPPED:
+            raise ControlError(f"a new order's status is one of {', '.join(NOT_SHIPPED)}")
+        wanted = list(items) if items is not None else [{"sku": sku, "quantity": quantity}]
+        if not wanted or any(not isinstance(entry, Mapping) or not entry.get("sku") for entry in wanted):
+            raise ControlError("sku (or items with a sku each) is required")
+        demand: dict[str, int] = {}
+        for entry in wanted:
+            units = self._quantity_arg(entry.get("quantity", 1), "quantity")
+            if units < 1:
+                raise ControlError("quantity must be at least 1")
+            demand[str(entry["sku"])] = demand.get(str(entry["sku"]), 0) + units
+        with self.lock:
+            for item_sku, units in demand.items():
+                on_offer = self._sellable(item_sku, fulfillment_channel)
+                if units > on_offer:
+                    raise ControlError(
+                        f"{item_sku} has {on_offer} unit(s) for sale {fulfillment_channel}; "
+                        f"a buyer cannot order {units}"
+                    )
+            now = self.now()
+            order = Order(
+                order_id=self._order_id(),
+                fulfillment_channel=fulfillment_channel,
+                status=status,
+                purchased=now,
+                updated=now,
+                lines=[
+                    OrderLine(
+                        item_id=f"{self._count('order-item') * 7919 + 10_000_000_000_000 + self.base_seed % 997:014d}",
+                        sku=item_sku,
+                        asin=self.listings_by_sku[item_sku].asin or self._code("B0", item_sku, 10),
+                        title=self.listings_by_sku[item_sku].item_name,
+                        quantity=units,
+                        unit_price=float(self.listings_by_sku[item_sku].price or 10.0),
+                    )
+                    for item_sku, units in demand.items()
+                ],
+            )
+            self.orders_by_id[order.order_id] = order
+            self._move_units(order, taken=True)
+            notifications = self._order_notifications(order, "Order placed", notify, quantity_notification_first)
+            result = self._order_dict(order, with_items=True)
+        result["deliveries"] = [d.to_dict() for d in self._deliver_all(notifications)]
+        return result
+
+    def set_order_status(self, order_id: str, status: str, *, notify: bool = True) -> dict[str, Any]:
+        """Move an order on: Pending -> Unshipped (payment authorized) -> PartiallyShipped (half its units
+        shipped) -> Shipped (all of them); never back. Publishes ORDER_CHANGE (and, for AFN, the FBA
+        notification of the units that left the fulfilment centre)."""
+        if status not in ORDER_PROGRESS:
+            raise ControlError(f"status must be one of {', '.join(ORDER_PROGRESS)} (cancel_order cancels)")
+        with self.lock:
+            order = self._order_or_error(order_id)
+            if order.status not in ORDER_PROGRESS or ORDER_PROGRESS.index(status) <= ORDER_PROGRESS.index(order.status):
+                raise ControlError(f"order {order_id} is {order.status}; it cannot become {status}")
+            target = {"PartiallyShipped": max(1, order.units // 2), "Shipped": order.units}.get(status, 0)
+            if status == "PartiallyShipped" and target >= order.units:
+                raise ControlError(f"order {order_id} has one unit: it ships whole")
+            shipping = max(0, target - order.shipped)
+            for line in order.lines:
+                more = min(shipping, line.quantity - line.shipped)
+                line.shipped += more
+                shipping -= more
+                if order.fulfillment_channel == "AFN" and more:
+                    item = self.fba[line.sku]
+                    item.pending_customer_order = max(0, item.pending_customer_order - more)
+                    item.updated = self.now()
+            order.status = status
+            order.updated = self.now()
+            events: list[tuple[str, Any]] = []
+            if notify:
+                events.append((ORDER_EVENT, self._order_notification(order, f"Order {status}")))
+                if order.fulfillment_channel == "AFN" and target:
+                    events += [(FBA_EVENT, self._notification(FBA_EVENT, line.sku)) for line in order.lines]
+            result = self._order_dict(order, with_items=True)
+        result["deliveries"] = [d.to_dict() for d in self._deliver_all(events)]
+        return result
+
+    def ship_order(self, order_id: str, *, notify: bool = True) -> dict[str, Any]:
+        """Ship all of an order (Shipped)."""
+        return self.set_order_status(order_id, "Shipped", notify=notify)
+
+    def cancel_order(self, order_id: str, *, notify: bool = True, quantity_notification_first: bool = False):
+        """Cancel an order nothing of which has shipped: its units go back on offer as Amazon gives them back
+        (the MFN quantity rises by them; AFN units return from pendingCustomerOrder to fulfillable)."""
+        with self.lock:
+            order = self._order_or_error(order_id)
+            if order.status not in NOT_SHIPPED:
+                raise ControlError(f"order {order_id} is {order.status}: only an order not yet shipped is cancelled")
+            order.status = "Canceled"
+            order.updated = self.now()
+            self._move_units(order, taken=False)
+            notifications = self._order_notifications(order, "Order canceled", notify, quantity_notification_first)
+            result = self._order_dict(order, with_items=True)
+        result["deliveries"] = [d.to_dict() for d in self._deliver_all(notifications)]
+        return result
+
+    def resend_order_change(self, order_id: str) -> list[WebhookDelivery]:
+        """Publish the order's ORDER_CHANGE again, as it now is (a new NotificationId)."""
+        with self.lock:
+            notification = self._order_notification(self._order_or_error(order_id), "Order status resent")
+        return self._deliver_all([(ORDER_EVENT, notification)])
+
+    def _order_or_error(self, order_id: str) -> Order:
+        order = self.orders_by_id.get(str(order_id))
+        if order is None:
+            raise ControlError(f"unknown order {order_id!r}")
+        return order
+
+    def _order_id(self) -> str:
+        number = self._count("order")
+        digest = hashlib.sha256(f"amazon:order:{self.base_seed}:{number}".encode()).hexdigest()
+        return f"113-{number:07d}-{int(digest[:12], 16) % 10_000_000:07d}"
+
+    def _sellable(self, sku: str, channel: str) -> int:
+        """Units a buyer may order of ``sku`` through ``channel``: the DEFAULT quantity (MFN) or FBA's
+        fulfillable units (AFN, only for an offer Amazon fulfils)."""
+        listing = self.listings_by_sku.get(sku)
+        if listing is None:
+            raise ControlError(f"unknown listing {sku!r}")
+        if channel == "MFN":
+            return listing.mfn_quantity or 0
+        if FBA_CHANNEL not in listing.channels or sku not in self.fba:
+            return 0
+        return self.fba[sku].fulfillable
+
+    def _move_units(self, order: Order, *, taken: bool) -> None:
+        """Take an order's units off the offer (``taken``) or give them back (a cancellation)."""
+        sign = -1 if taken else 1
+        for line in order.lines:
+            if order.fulfillment_channel == "MFN":
+                listing = self.listings_by_sku.get(line.sku)
+                if listing is None or listing.mfn_quantity is None:
+                    continue  # the offer is gone: nothing to give back to
+                quantity = listing.mfn_quantity + sign * line.quantity
+                self._merge_availability(listing, [{"fulfillment_channel_code": MFN_CHANNEL, "quantity": quantity}])
+                listing.updated = self.now()
+            elif line.sku in self.fba:
+                item = self.fba[line.sku]
+                item.fulfillable += sign * line.quantity
+                item.pending_customer_order = max(0, item.pending_customer_order - sign * line.quantity)
+                item.updated = self.now()
+
+    def _order_notifications(
+        self, order: Order, reason: str, notify: bool, quantity_first: bool
+    ) -> list[tuple[str, Any]]:
+        if not notify:
+            return []
+        quantity_event = MFN_EVENT if order.fulfillment_channel == "MFN" else FBA_EVENT
+        quantities = [
+            (quantity_event, self._notification(quantity_event, sku))
+            for sku in dict.fromkeys(line.sku for line in order.lines)
+            if sku in (self.listings_by_sku if quantity_event == MFN_EVENT else self.fba)
+        ]
+        change = [(ORDER_EVENT, self._order_notification(order, reason))]
+        return quantities + change if quantity_first else change + quantities
+
+    def _order_notification(self, order: Order, reason: str) -> dict[str, Any]:
+        """ORDER_CHANGE as Amazon publishes it (OrderLevel: the whole order's status and items)."""
+        summary = {
+            "MarketplaceId": self.marketplace_id,
+            "OrderStatus": order.status,
+            "PurchaseDate": amazon_time(order.purchased, milliseconds=True),
+            "DestinationPostalCode": "98109",
+            "FulfillmentType": order.fulfillment_channel,
+            "OrderType": "StandardOrder",
+            "NumberOfItemsShipped": order.shipped,
+            "NumberOfItemsUnshipped": order.units - order.shipped,
+            "OrderItems": [
+                {
+                    "OrderItemId": line.item_id,
+                    "SellerSKU": line.sku,
+                    "SupplySourceId": None,
+                    "OrderItemStatus": "Shipped" if line.shipped >= line.quantity else "Unshipped",
+                    "Quantity": line.quantity,
+                    "QuantityShipped": line.shipped,
+                }
+                for line in order.lines
+            ],
+        }
+        payload = {
+            "OrderChangeNotification": {
+                "NotificationLevel": "OrderLevel",
+                "SellerId": self.seller_id,
+                "AmazonOrderId": order.order_id,
+                "OrderChangeType": "OrderStatusChange",
+                "OrderChangeTrigger": {
+                    "TimeOfOrderChange": amazon_time(order.updated, milliseconds=True),
+                    "ChangeReason": reason,
+                },
+                "Summary": summary,
+            }
+        }
+        return self._envelope(ORDER_EVENT, payload)
+
+    def _order_dict(self, order: Order, *, with_items: bool = False) -> dict[str, Any]:
+        """An order as getOrder answers it (``_items``: its items as getOrderItems answers them)."""
+        result: dict[str, Any] = {
+            "AmazonOrderId": order.order_id,
+            "PurchaseDate": amazon_time(order.purchased),
+            "LastUpdateDate": amazon_time(order.updated),
+            "OrderStatus": order.status,
+            "FulfillmentChannel": order.fulfillment_channel,
+            "SalesChannel": "Amazon.com",
+            "ShipServiceLevel": "Std US D2D Dom",
+            "NumberOfItemsShipped": order.shipped,
+            "NumberOfItemsUnshipped": order.units - order.shipped,
+            "PaymentMethod": "Other",
+            "MarketplaceId": self.marketplace_id,
+            "ShipmentServiceLevelCategory": "Standard",
+            "OrderType": "StandardOrder",
+            "EarliestShipDate": amazon_time(order.purchased + timedelta(days=1)),
+            "LatestShipDate": amazon_time(order.purchased + timedelta(days=3)),
+            "IsBusinessOrder": False,
+            "IsPrime": False,
+            "IsPremiumOrder": False,
+            "IsGlobalExpressEnabled": False,
+            "IsReplacementOrder": False,
+            "IsSoldByAB": False,
+            "IsISPU": False,
+        }
+        if order.status not in ("Pending", "PendingAvailability"):
+            total = sum(line.unit_price * line.quantity for line in order.lines)
+            result["OrderTotal"] = {"CurrencyCode": "USD", "Amount": f"{total:.2f}"}
+        if with_items:
+            result["_items"] = [self._order_item_dict(order, line) for line in order.lines]
+        return result
+
+    @staticmethod
+    def _order_item_dict(order: Order, line: OrderLine) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "ASIN": line.asin,
+            "SellerSKU": line.sku,
+            "OrderItemId": line.item_id,
+            "Title": line.title,
+            "QuantityOrdered": line.quantity,
+            "QuantityShipped": line.shipped,
+            "ConditionId": "New",
+            "ConditionSubtypeId": "New",
+            "IsGift": "false",
+            "IsTransparency": False,
+            "SerialNumberRequired": False,
+        }
+        if order.status not in ("Pending", "PendingAvailability"):  # Amazon prices an order once it is paid for
+            item["ItemPrice"] = {"CurrencyCode": "USD", "Amount": f"{line.unit_price * line.quantity:.2f}"}
+            item["ItemTax"] = {"CurrencyCode": "USD", "Amount": "0.00"}
+        return item
+
     # submissions, feeds, documents
 
     def submissions_log(self) -> list[dict[str, Any]]:
@@ -1070,8 +1446,13 @@ class AmazonSandbox(BaseSandbox):
     apply_pending_submissions = apply_pending_orders
 
     def orders(self) -> list[dict[str, Any]]:
-        """Amazon orders are not simulated."""
-        return []
+        """Every buyer order as getOrder shows it, with ``_items`` (getOrderItems' items), oldest first."""
+        with self.lock:
+            return [self._order_dict(order, with_items=True) for order in self.orders_by_id.values()]
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        with self.lock:
+            return self._order_dict(self._order_or_error(order_id), with_items=True)
 
     def adjustments(self) -> list[dict[str, Any]]:
         """The listings submissions (what the API changed), as :meth:`submissions_log`."""
@@ -1192,6 +1573,7 @@ class AmazonSandbox(BaseSandbox):
                     "submissions": len(self.submissions),
                     "pending_submissions": len(self._pending_submissions),
                     "notifications": len(self.published),
+                    "orders": len(self.orders_by_id),
                     "access_tokens": len(self.access_tokens),
                     "requests": len(self.request_log),
                     "webhook_deliveries": len(self.webhook_deliveries),
@@ -1235,6 +1617,11 @@ class AmazonSandbox(BaseSandbox):
             Rule("/_sandbox/tokens/expire", endpoint="expire_tokens", methods=["POST"]),
             Rule("/_sandbox/tokens/revoke", endpoint="revoke_tokens", methods=["POST"]),
             Rule("/_sandbox/rate-limits", endpoint="rate_limits", methods=["GET", "POST"]),
+            Rule("/_sandbox/orders", endpoint="place_order", methods=["POST"]),
+            Rule("/_sandbox/orders/<order_id>/status", endpoint="order_status", methods=["POST"]),
+            Rule("/_sandbox/orders/<order_id>/ship", endpoint="ship_order", methods=["POST"]),
+            Rule("/_sandbox/orders/<order_id>/cancel", endpoint="cancel_order", methods=["POST"]),
+            Rule("/_sandbox/orders/<order_id>/notify", endpoint="notify_order", methods=["POST"]),
         ]
 
     def _control_seed(self, request: Request, body: dict) -> dict:
@@ -1308,6 +1695,31 @@ class AmazonSandbox(BaseSandbox):
                 self.set_rate_limit(operation, plan.get("rate"), plan.get("burst"))
         return {"rate_limits": self.rate_limits()}
 
+    def _control_place_order(self, request: Request, body: dict) -> dict:
+        order = self.place_order(**body)
+        return {"order": order, "deliveries": order.pop("deliveries")}
+
+    def _control_order_status(self, request: Request, body: dict, order_id: str) -> dict:
+        if not body.get("status"):
+            raise ControlError("status is required")
+        order = self.set_order_status(order_id, body["status"], notify=truthy(body.get("notify", True)))
+        return {"order": order, "deliveries": order.pop("deliveries")}
+
+    def _control_ship_order(self, request: Request, body: dict, order_id: str) -> dict:
+        order = self.ship_order(order_id, notify=truthy(body.get("notify", True)))
+        return {"order": order, "deliveries": order.pop("deliveries")}
+
+    def _control_cancel_order(self, request: Request, body: dict, order_id: str) -> dict:
+        order = self.cancel_order(
+            order_id,
+            notify=truthy(body.get("notify", True)),
+            quantity_notification_first=truthy(body.get("quantity_notification_first", False)),
+        )
+        return {"order": order, "deliveries": order.pop("deliveries")}
+
+    def _control_notify_order(self, request: Request, body: dict, order_id: str) -> dict:
+        return {"deliveries": [d.to_dict() for d in self.resend_order_change(order_id)]}
+
     # -- partner API plumbing -------------------------------------------------------------------------
 
     def _api_rules(self) -> list[Rule]:
@@ -1331,6 +1743,9 @@ class AmazonSandbox(BaseSandbox):
             Rule("/feeds/2021-06-30/feeds/<feed_id>", endpoint="cancelFeed", methods=["DELETE"]),
             Rule(_DOCUMENT_PREFIX + "<document_id>", endpoint="uploadDocument", methods=["PUT"]),
             Rule(_DOCUMENT_PREFIX + "<document_id>", endpoint="downloadDocument", methods=["GET"]),
+            Rule("/orders/v0/orders", endpoint="getOrders", methods=["GET"]),
+            Rule("/orders/v0/orders/<order_id>", endpoint="getOrder", methods=["GET"]),
+            Rule("/orders/v0/orders/<order_id>/orderItems", endpoint="getOrderItems", methods=["GET"]),
         ]
 
     _HANDLERS: ClassVar[dict[str, str]] = {
@@ -1352,6 +1767,9 @@ class AmazonSandbox(BaseSandbox):
         "cancelFeed": "_cancel_feed",
         "uploadDocument": "_upload_document",
         "downloadDocument": "_download_document",
+        "getOrders": "_get_orders",
+        "getOrder": "_get_order",
+        "getOrderItems": "_get_order_items",
     }
     _UNAUTHENTICATED: ClassVar[set[str]] = {"lwaToken", "uploadDocument", "downloadDocument"}
 
@@ -1382,6 +1800,8 @@ class AmazonSandbox(BaseSandbox):
             response = super()._handle_partner_request(request, environ)
         finally:
             self._local.operation = None
+        if endpoint and endpoint == self.slow_operation and self.slow_operation_ms > 0:
+            time.sleep(self.slow_operation_ms / 1000)  # done already; only the answer is late
         if endpoint in {"uploadDocument", "downloadDocument"}:
             response.headers["x-amz-request-id"] = self._request_id()[:16].upper()
             return response
@@ -1798,6 +2218,7 @@ class AmazonSandbox(BaseSandbox):
         listing.attributes["fulfillment_availability"] = current
 
     def _apply_patches(self, listing: Listing, patches: Sequence[dict[str, Any]]) -> None:
+        afn_only = bool(listing.channels) and MFN_CHANNEL not in listing.channels
         for patch in patches:
             attribute = patch["path"].split("/")[2]
             op, value = patch["op"], patch.get("value")
@@ -1817,7 +2238,51 @@ class AmazonSandbox(BaseSandbox):
                 listing.attributes[attribute] = copy.deepcopy(value)
             if attribute == "item_name" and isinstance(value, list) and value and isinstance(value[0], dict):
                 listing.item_name = str(value[0].get("value") or listing.item_name)
+        if afn_only and MFN_CHANNEL in listing.channels and not self._names_amazon_fulfilment(patches):
+            self._convert_to_merchant_fulfilled(listing)
         listing.updated = self.now()
+
+    @staticmethod
+    def _names_amazon_fulfilment(patches: Sequence[dict[str, Any]]) -> bool:
+        """Whether the patches set an Amazon fulfilment channel themselves (a multiple-fulfilment listing)."""
+        return any(
+            isinstance(entry, dict) and entry.get("fulfillment_channel_code") not in (None, MFN_CHANNEL)
+            for patch in patches
+            if patch.get("path") == "/attributes/fulfillment_availability"
+            for entry in patch.get("value") or []
+        )
+
+    @staticmethod
+    def _convert_to_merchant_fulfilled(listing: Listing) -> None:
+        """What Amazon does to an FBA offer given a seller (DEFAULT) quantity: it becomes merchant-fulfilled
+        and its units in Amazon's fulfilment centres stop selling (stranded)."""
+        listing.attributes["fulfillment_availability"] = [
+            entry
+            for entry in listing.attributes.get("fulfillment_availability") or []
+            if isinstance(entry, dict) and entry.get("fulfillment_channel_code") == MFN_CHANNEL
+        ]
+        listing.issues.append(
+            {
+                "code": "STRANDED_INVENTORY",
+                "message": "The offer was changed from Fulfilled by Amazon to seller-fulfilled by a DEFAULT quantity; "
+                "its inventory at Amazon's fulfilment centres cannot be sold.",
+                "severity": "WARNING",
+                "attributeNames": ["fulfillment_availability"],
+                "categories": ["INVALID_ATTRIBUTE"],
+            }
+        )
+
+    @staticmethod
+    def _product_type_issue(listing: Listing | None, product_type: str) -> dict[str, Any] | None:
+        """Amazon refuses a submission whose productType is not the listing's."""
+        if listing is None or listing.product_type == product_type:
+            return None
+        return _issue(
+            "4000004",
+            f"The provided productType '{product_type}' does not match the productType '{listing.product_type}' "
+            "of the listing.",
+            category="INVALID_ATTRIBUTE",
+        )
 
     def _change_listing(self, sku: str, change: Callable[[], None], pending: _Pending) -> None:
         """Run ``change`` (which edits or creates the listing) and queue the MFN notification if the MFN
@@ -1872,6 +2337,9 @@ class AmazonSandbox(BaseSandbox):
         if not exists and self.unknown_sku == "not_found":
             raise self._not_found(sku)
         issues = self._patch_issues(patches)
+        mismatch = self._product_type_issue(self.listings_by_sku.get(sku), product_type)
+        if mismatch:
+            issues.append(mismatch)
         if not exists and self.unknown_sku == "invalid":
             issues = [
                 _issue("NOT_FOUND", f"SKU '{sku}' not found in marketplace {self.marketplace_id}.", category=""),
@@ -2129,6 +2597,115 @@ class AmazonSandbox(BaseSandbox):
         del self.fba[seller_sku]
         self.listings_by_sku.pop(seller_sku, None)
         return json_response({})
+
+    # -- Orders v0 ---------------------------------------------------------------------------------------
+
+    def _get_orders(self, request: Request, body: Any, body_error: str | None, pending: _Pending) -> Response:
+        marketplaces = self._list_param(request, "MarketplaceIds")
+        if not marketplaces:
+            raise self._invalid("Missing required parameter: MarketplaceIds")
+        if len(marketplaces) > 50:
+            raise self._invalid("MarketplaceIds takes at most 50 values")
+        unknown = [m for m in marketplaces if m != self.marketplace_id]
+        if unknown:
+            raise self._invalid(f"Invalid MarketplaceIds: {', '.join(unknown)}")
+        next_token = request.args.get("NextToken")
+        if next_token:
+            state = self._order_tokens.get(next_token)
+            if state is None:
+                raise self._invalid("Invalid NextToken")
+        else:
+            state = self._order_filters(request)
+        field = state["field"]
+        rows = sorted(
+            (order for order in self.orders_by_id.values() if self._order_wanted(order, state)),
+            key=lambda order: (getattr(order, field), order.order_id),
+        )
+        offset = state["offset"]
+        page = rows[offset : offset + state["page_size"]]
+        payload: dict[str, Any] = {"Orders": [self._order_dict(order) for order in page]}
+        if offset + state["page_size"] < len(rows):
+            token = self._hex("order-token")
+            self._order_tokens[token] = {**state, "offset": offset + state["page_size"]}
+            payload["NextToken"] = token
+        payload["LastUpdatedBefore" if field == "updated" else "CreatedBefore"] = amazon_time(state["before"])
+        return json_response({"payload": payload})
+
+    def _order_filters(self, request: Request) -> dict[str, Any]:
+        """getOrders' filters, checked as Amazon checks them; the start of a NextToken's state."""
+        created = [self._time_param(request, name) for name in ("CreatedAfter", "CreatedBefore")]
+        updated = [self._time_param(request, name) for name in ("LastUpdatedAfter", "LastUpdatedBefore")]
+        if created[0] is None and updated[0] is None:
+            raise self._invalid("Either CreatedAfter or LastUpdatedAfter must be specified")
+        if created[0] is not None and any(updated):
+            raise self._invalid("LastUpdatedAfter and LastUpdatedBefore cannot be set when CreatedAfter is set")
+        if updated[0] is not None and any(created):
+            raise self._invalid("CreatedAfter and CreatedBefore cannot be set when LastUpdatedAfter is set")
+        field, (after, before) = ("purchased", created) if created[0] is not None else ("updated", updated)
+        now = self.now()
+        if before is not None and (before < after or before > now - timedelta(minutes=2)):
+            name = "CreatedBefore" if field == "purchased" else "LastUpdatedBefore"
+            raise self._invalid(f"{name} must be on or after its After date and at least two minutes before now")
+        statuses = self._list_param(request, "OrderStatuses")
+        channels = self._list_param(request, "FulfillmentChannels")
+        bad = [s for s in statuses if s not in ORDER_STATUSES] + [c for c in channels if c not in FULFILLMENT_CHANNELS]
+        if bad:
+            raise self._invalid(f"Invalid value(s): {', '.join(bad)}")
+        try:
+            page_size = int(request.args.get("MaxResultsPerPage", 100))
+        except ValueError:
+            raise self._invalid("MaxResultsPerPage must be an integer") from None
+        if not 1 <= page_size <= 100:
+            raise self._invalid("MaxResultsPerPage must be between 1 and 100")
+        return {
+            "field": field,
+            "after": after,
+            "before": before or now,
+            "statuses": statuses,
+            "channels": channels,
+            "page_size": page_size,
+            "offset": 0,
+        }
+
+    @staticmethod
+    def _order_wanted(order: Order, state: dict[str, Any]) -> bool:
+        moment = getattr(order, state["field"])
+        return (
+            state["after"] <= moment <= state["before"]
+            and (not state["statuses"] or order.status in state["statuses"])
+            and (not state["channels"] or order.fulfillment_channel in state["channels"])
+        )
+
+    def _known_order(self, order_id: str) -> Order:
+        order = self.orders_by_id.get(order_id)
+        if order is None:
+            raise AmazonError(404, f"Order {order_id} not found", code="NotFound")
+        return order
+
+    def _get_order(
+        self, request: Request, body: Any, body_error: str | None, pending: _Pending, order_id: str
+    ) -> Response:
+        return json_response({"payload": self._order_dict(self._known_order(order_id))})
+
+    def _get_order_items(
+        self, request: Request, body: Any, body_error: str | None, pending: _Pending, order_id: str
+    ) -> Response:
+        order = self._known_order(order_id)
+        offset = 0
+        next_token = request.args.get("NextToken")
+        if next_token:
+            state = self._order_tokens.get(next_token)
+            if state is None or state.get("order_id") != order_id:
+                raise self._invalid("Invalid NextToken")
+            offset = state["offset"]
+        size = self.order_items_page_size
+        items = [self._order_item_dict(order, line) for line in order.lines[offset : offset + size]]
+        payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": items}
+        if offset + size < len(order.lines):
+            token = self._hex("order-token")
+            self._order_tokens[token] = {"order_id": order_id, "offset": offset + size}
+            payload["NextToken"] = token
+        return json_response({"payload": payload})
 
     # -- Feeds and documents ----------------------------------------------------------------------------
 
@@ -2438,6 +3015,16 @@ class AmazonSandbox(BaseSandbox):
                 self.listings_by_sku.pop(sku, None)
                 self._record_submission(sku, f"feed:{feed['feedId']}", "ACCEPTED", [], applied=True)
                 accepted += 1
+                continue
+            mismatch = (
+                self._product_type_issue(self.listings_by_sku.get(sku), message["productType"])
+                if operation in {"PATCH", "PARTIAL_UPDATE"}
+                else None
+            )
+            if mismatch:
+                add_issue(mismatch["code"], mismatch["message"])
+                self._record_submission(sku, f"feed:{feed['feedId']}", "INVALID", [mismatch], applied=False)
+                invalid += 1
                 continue
             if operation == "PATCH":
                 patches = message["patches"]
