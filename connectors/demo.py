@@ -1,6 +1,7 @@
 """The demo's partner accounts, played by the sandboxes that ``make run`` starts: BMB's Zoho Inventory
-and BookBarber's Cin7 Core (systems of record), the Medusa storefront and the Amazon seller account we
-publish to (its FBA warehouse mirrored). BMB settles price disagreements with Zoho by hand, and one waits
+and BookBarber's Cin7 Core (systems of record), the Medusa storefront (whose order events its sandbox sends
+to us signed, as our subscriber recipe does) and the Amazon seller account we publish to (its FBA warehouse
+mirrored). BMB settles price disagreements with Zoho by hand, and one waits
 for its manager."""
 
 from decimal import Decimal
@@ -65,6 +66,7 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
         auth_base_url="",
         settings={"location_id": medusa.location_ids[MEDUSA_LOCATION]},
         credentials={"secret_key": medusa.secret_key},
+        webhook_secret=medusa.webhook_secret,  # what its subscriber signs order events with
     )
     amazon, amazon_url = AmazonSandbox(), settings.DEMO_AMAZON_SANDBOX_URL.rstrip("/")
     _account(
@@ -84,12 +86,12 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
     )
 
 
-def _account(*, name, credentials, created_with=None, **fields) -> ConnectorAccount:
+def _account(*, name, credentials, created_with=None, webhook_secret=None, **fields) -> ConnectorAccount:
     """``fields`` are set on every load; ``created_with`` only on a new account, so that staff's choice stays."""
     account = ConnectorAccount.objects.filter(name=name).first() or ConnectorAccount(name=name, **(created_with or {}))
     for field, value in fields.items():
         setattr(account, field, value)
-    return services.save_account(account, credentials=credentials)
+    return services.save_account(account, credentials=credentials, webhook_secret=webhook_secret)
 
 
 def _price_awaiting_a_manager(account: ConnectorAccount, sku: str, partner_price: Decimal) -> None:

@@ -4,10 +4,13 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.management.base import CommandError
 
 from connectors import outbox, services
+from connectors.management.commands.run_sandbox import Command as RunSandbox
 from connectors.medusa import order_state, record_order
 from connectors.models import Kind, OutboundMessage, SyncConflict, SyncJob
+from connectors.sandbox import MedusaSandbox
 from connectors.sync import run_sync_job, start_sync
 from inventory import services as stock
 from inventory.models import StockLevel, StockMovement
@@ -150,3 +153,24 @@ def test_drift_found_on_pull_is_settled_by_strategy(storefront, medusa_sandbox, 
     assert (conflict.local_value, conflict.remote_value, conflict.resolution) == ("10", "4", "published ours again")
     outbox.deliver_due()
     assert medusa_sandbox.stock("VAPE-MINT-50", STORE) == 10
+
+
+def test_the_demo_sandbox_sends_its_events_to_the_account_of_the_channel_it_mirrors(storefront):
+    account = storefront[0]
+    sandbox = MedusaSandbox()
+    options = {
+        "mirror_channel": "medusa-store",
+        "mirror_warehouse": "",
+        "webhook_url": "http://127.0.0.1:8000/webhooks/{account_id}/",
+        "webhook_header": [],
+        "webhook_bearer": "",
+        "webhook_basic": "",
+    }
+
+    RunSandbox()._configure_webhook(sandbox, "medusa", options)
+    account.channel.code = "elsewhere"
+    account.channel.save()
+
+    assert sandbox.webhook_config()["url"] == f"http://127.0.0.1:8000/webhooks/{account.pk}/"
+    with pytest.raises(CommandError, match="no enabled account"):
+        RunSandbox()._configure_webhook(sandbox, "medusa", options)

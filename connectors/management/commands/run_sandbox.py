@@ -41,7 +41,12 @@ class Command(BaseCommand):
             metavar="CODE",
             help="list this channel's SKUs with what it may sell now (storefronts and marketplaces we publish to)",
         )
-        parser.add_argument("--webhook-url", default="", help="send the partner's webhooks here")
+        parser.add_argument(
+            "--webhook-url",
+            default="",
+            help="send the partner's webhooks here; {account_id} stands for the connector account of the mirrored "
+            "channel or warehouse",
+        )
         parser.add_argument(
             "--webhook-header",
             action="append",
@@ -153,6 +158,9 @@ class Command(BaseCommand):
         raise KeyboardInterrupt
 
     def _configure_webhook(self, sandbox, partner, options):
+        if "{account_id}" in options["webhook_url"]:
+            url = options["webhook_url"].replace("{account_id}", self._account_id(options))
+            options = {**options, "webhook_url": url}
         headers = {}
         for header in options["webhook_header"]:
             name, sep, value = header.partition(":")
@@ -173,6 +181,20 @@ class Command(BaseCommand):
         elif options["webhook_basic"]:
             headers["Authorization"] = "Basic " + base64.b64encode(options["webhook_basic"].encode()).decode()
         sandbox.configure_webhook(options["webhook_url"], headers=headers)
+
+    @staticmethod
+    def _account_id(options) -> str:
+        """The id of the enabled connector account of the mirrored channel, else of the mirrored warehouse."""
+        from connectors.models import ConnectorAccount
+
+        accounts = ConnectorAccount.objects.filter(enabled=True)
+        if options["mirror_channel"]:
+            account = accounts.filter(channel__code=options["mirror_channel"]).first()
+        else:
+            account = accounts.filter(warehouse__code=options["mirror_warehouse"]).first()
+        if account is None:
+            raise CommandError("--webhook-url names {account_id}, but no enabled account serves what is mirrored")
+        return str(account.pk)
 
     def _print_summary(self, sandbox):
         state = sandbox.state()
