@@ -9,11 +9,35 @@ from inventory.scoping import visible_to
 from reservations import selectors, services
 from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, OversellIncident, Reservation
 
+#: A channel's own order (a marketplace's) in the channel's terms, by the status of its reservation.
+CHANNEL_ORDER_STATES = {
+    Reservation.Status.ACTIVE: "pending: units held",
+    Reservation.Status.CONSUMED: "sold",
+    Reservation.Status.RELEASED: "cancelled",
+    Reservation.Status.EXPIRED: "hold lapsed",
+}
+
+
+class ChannelOrderFilter(admin.SimpleListFilter):
+    """Orders taken on a marketplace's side (Amazon's, Medusa's) by what became of them; with the channel
+    filter, e.g. Amazon's orders still pending."""
+
+    title = "channel's own orders"
+    parameter_name = "channel_order"
+
+    def lookups(self, request, model_admin):
+        return list(CHANNEL_ORDER_STATES.items())
+
+    def queryset(self, request, queryset):
+        if self.value() in CHANNEL_ORDER_STATES:
+            return queryset.filter(kind=Reservation.Kind.CHANNEL_ORDER, status=self.value())
+        return queryset
+
 
 @admin.register(Reservation)
 class ReservationAdmin(ScopedModelAdmin):
-    list_display = ["order_ref", "channel", "kind", "status", "units", "expires_at", "created_at", "closed_at"]
-    list_filter = ["status", "kind", "channel"]
+    list_display = ["order_ref", "channel", "kind", "state", "units", "expires_at", "created_at", "closed_at"]
+    list_filter = ["status", ChannelOrderFilter, "kind", "channel"]
     search_fields = ["order_ref", "invoice_number", "customer_name", "lines__variant__sku"]
     list_select_related = ["channel"]
     date_hierarchy = "created_at"
@@ -47,6 +71,13 @@ class ReservationAdmin(ScopedModelAdmin):
     @admin.display(description="units", ordering="total_units")
     def units(self, reservation):
         return reservation.total_units
+
+    @admin.display(description="status", ordering="status")
+    def state(self, reservation):
+        """A channel's own order reads in its channel's terms (pending, sold, cancelled); the others as they are."""
+        if reservation.kind == Reservation.Kind.CHANNEL_ORDER:
+            return CHANNEL_ORDER_STATES[reservation.status]
+        return reservation.get_status_display()
 
     def has_add_permission(self, request):
         return False
