@@ -2,20 +2,24 @@
 
 Pulls products (incremental by ``ModifiedSince``) and the availability of the mirrored
 location (``ref/productavailability`` ignores ``ModifiedSince``, so it is always read whole;
-a product missing from it has nothing available there); pushes POS sales as a sale with an
-authorised order, and local stock changes as completed stock adjustments.
+a product missing from it has nothing available there), then the status of our sales changed
+since; pushes POS sales as a sale with an authorised order, their returns as a credit note with
+restock, and local stock changes as completed stock adjustments; reads the stock and sale webhooks.
 """
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from connectors import documents, selectors
 from connectors.clients import client_for
-from connectors.http import PartnerMalformedResponse, PartnerRequestError
-from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
-from connectors.outbox import sale_note, sale_reference
+from connectors.documents import DocumentState
+from connectors.http import PartnerError, PartnerMalformedResponse, PartnerRequestError
+from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, PartnerDocument, SyncJob
+from connectors.outbox import DEDUPE_KEY_PREFIX, sale_note, sale_reference, save_progress
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, money, record_page, upsert_items
 from inventory.models import StockLevel, StockMovement, Variant
@@ -26,6 +30,10 @@ CENT = Decimal("0.01")
 CUSTOMER_REFERENCE_LENGTH = 256
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
 CIN7_TIME = "%Y-%m-%dT%H:%M:%S.000"
+#: A pull without a cursor yet reads the status of sales changed this far back.
+SALE_STATUS_LOOKBACK = timedelta(days=7)
+#: What an invoice line takes from the order line it invoices.
+INVOICE_LINE_KEYS = ("ProductID", "SKU", "Name", "Quantity", "Price", "Discount", "Tax", "TaxRule", "Total")
 
 
 class Cin7Connector:
@@ -50,6 +58,7 @@ class Cin7Connector:
             checkpoint = self._pull_availability(job, checkpoint)
         if checkpoint["phase"] == "absent":
             self._zero_absent(job, checkpoint)
+        self._refresh_sales(checkpoint.get("sales_since") or checkpoint["cursor"])
         ConnectorAccount.objects.filter(pk=self.account.pk).update(sync_cursor={"modified_since": checkpoint["cursor"]})
 
     def _begin(self, job: SyncJob) -> dict:
@@ -57,7 +66,17 @@ class Cin7Connector:
         if job.kind == SyncJob.Kind.INCREMENTAL:
             since = self.account.sync_cursor.get("modified_since")
         started = (job.started_at or job.created_at) - INCREMENTAL_OVERLAP
-        return {"phase": "products", "page": 1, "since": since, "cursor": started.strftime(CIN7_TIME), "seen": []}
+        sales_since = self.account.sync_cursor.get("modified_since") or (started - SALE_STATUS_LOOKBACK).strftime(
+            CIN7_TIME
+        )
+        return {
+            "phase": "products",
+            "page": 1,
+            "since": since,
+            "cursor": started.strftime(CIN7_TIME),
+            "sales_since": sales_since,
+            "seen": [],
+        }
 
     def _pull_products(self, job: SyncJob, checkpoint: dict) -> dict:
         while True:
@@ -107,13 +126,15 @@ class Cin7Connector:
 
     def handle_webhook(self, event_type: str, payload, received_at) -> None:
         """Stock and sale events name the products that changed; their availability is read now and
-        applied by the double-count rule (a delivered row may predate our own pushes)."""
+        applied by the double-count rule (a delivered row may predate our own pushes). A sale event (thin:
+        the sale is read) also refreshes the status of the sale, if it is one of ours."""
         if event_type == "Stock/AvailableStockLevelChanged" and isinstance(payload, list):
             products = {
                 str(row["ID"]) for row in payload if isinstance(row, dict) and row.get("Location") == self.location
             }
         elif event_type.startswith("Sale/") and isinstance(payload, dict) and payload.get("SaleID"):
             sale = self.client.get("/sale", {"ID": payload["SaleID"]}).data
+            documents.refresh(self.account, [sale_state(sale)])
             products = {str(line["ProductID"]) for line in (sale.get("Order") or {}).get("Lines", [])}
         else:
             return
@@ -192,12 +213,19 @@ class Cin7Connector:
         return {refs[v.pk]: v for v in Variant.objects.filter(pk__in=refs)}
 
     # --- pushing -----------------------------------------------------------------------------
+    #
+    # Every document is created at most once whatever dies: before each create the message records that it
+    # is about to send it (outbox.save_progress), and an attempt that finds that record looks for the earlier
+    # copy by our own reference before creating anything (a sale by its ExternalID, our dedupe key; a stock
+    # adjustment by its Reference, the same key; a credit note by its memo, which names it).
 
     def push(self, message: OutboundMessage) -> dict:
         if message.kind == OutboundMessage.Kind.PUSH_SALE:
             return self._push_sale(message)
         if message.kind == OutboundMessage.Kind.PUSH_ADJUSTMENT:
             return self._push_adjustment(message)
+        if message.kind == OutboundMessage.Kind.PUSH_RETURN:
+            return self._push_return(message)
         raise PartnerRequestError(f"Cin7 Core takes no {message.get_kind_display()} messages.")
 
     def _push_sale(self, message: OutboundMessage) -> dict:
@@ -205,37 +233,66 @@ class Cin7Connector:
         is saved between the two, so a retry after a failure in between neither creates a second sale nor
         re-posts an authorised order. The POS's sale id is the CustomerReference and the note names the invoice,
         so staff find the sale in Cin7 by either."""
-        progress = dict(message.response or {})
+        progress = message.response or {}
         if progress.get("sale_id"):
-            sale = self.client.get("/sale", {"ID": progress["sale_id"]}).data
-            if (sale.get("Order") or {}).get("Status") == "AUTHORISED":
-                return {**progress, "order": "AUTHORISED"}
+            sale, created = self.client.get("/sale", {"ID": progress["sale_id"]}).data, False
+        elif progress.get("sending"):
+            sale, created = self._existing_sale(message), False
         else:
-            header = {
-                "Customer": self.account.settings.get("customer", "Stockpool POS"),
-                "Location": self.location,
-                "SkipQuote": True,
-                "CustomerReference": sale_reference(message)[:CUSTOMER_REFERENCE_LENGTH],
-                "ExternalID": message.dedupe_key,
-                "Note": sale_note(message),
-                "SaleOrderDate": message.payload["date"],
-            }
-            progress["sale_id"] = str(self.client.post("/sale", json=header).data["ID"])
-            _save_progress(message, progress)
+            sale = None
+        if sale is None:
+            sale, created = self._create_sale(message), True
+        sale_id = str(sale.get("ID") or sale.get("SaleID"))
+        if sale_state(sale).status == PartnerDocument.Status.DRAFT:
+            save_progress(message, sale_id=sale_id, sending="order")
+            order = self.client.post("/sale/order", json=self._order(message, sale_id)).data
+            sale = {"ID": sale_id, "Order": order}
+        state = sale_state(sale)
+        documents.record_pushed(message, state)
+        return {
+            "sale_id": sale_id,
+            "number": state.number,
+            "order": "AUTHORISED",
+            **({} if created else {"found_existing": True}),
+        }
+
+    def _create_sale(self, message: OutboundMessage) -> dict:
+        header = {
+            "Customer": self.account.settings.get("customer", "Stockpool POS"),
+            "Location": self.location,
+            "SkipQuote": True,
+            "CustomerReference": sale_reference(message)[:CUSTOMER_REFERENCE_LENGTH],
+            "ExternalID": message.dedupe_key,
+            "Note": sale_note(message),
+            "SaleOrderDate": message.payload["date"],
+        }
+        save_progress(message, sending="sale")
+        sale = self.client.post("/sale", json=header).data
+        save_progress(message, sale_id=str(sale["ID"]))
+        return sale
+
+    def _existing_sale(self, message: OutboundMessage) -> dict | None:
+        """The sale an earlier, unanswered attempt may have created: the first with our dedupe key as its
+        ExternalID (saleList filters by it; should it not, by a search for the sale's reference)."""
+        for params in ({"ExternalID": message.dedupe_key}, {"Search": sale_reference(message)}):
+            rows = _list(self.client.get("/saleList", {**params, "Limit": PAGE_LIMIT}).data, "SaleList")
+            ours = sorted(
+                (row for row in rows if row.get("ExternalID") == message.dedupe_key),
+                key=lambda row: str(row.get("OrderNumber")),
+            )
+            if ours:
+                return ours[0]
+        return None
+
+    def _order(self, message: OutboundMessage, sale_id: str) -> dict:
         lines = [self._order_line(line) for line in message.payload["lines"]]
-        before_tax = sum(Decimal(str(line["Total"])) for line in lines)
-        tax = sum(Decimal(str(line["Tax"])) for line in lines)
-        order = {
-            "SaleID": progress["sale_id"],
+        return {
+            "SaleID": sale_id,
             "Status": "AUTHORISED",
             "AutoPickPackShipMode": "NOPICK",
             "Lines": lines,
-            "TotalBeforeTax": float(before_tax),
-            "Tax": float(tax),
-            "Total": float(before_tax + tax),
+            **_totals(lines),
         }
-        self.client.post("/sale/order", json=order)
-        return {**progress, "order": "AUTHORISED"}
 
     def _order_line(self, line: dict) -> dict:
         """One order line; Cin7's line Total is before tax (the sale is not tax-inclusive) and its Tax the
@@ -260,15 +317,32 @@ class Cin7Connector:
         }
 
     def _push_adjustment(self, message: OutboundMessage) -> dict:
-        """A completed stock adjustment. Cin7's line Quantity is the new on-hand level, so the target is
-        read once (their on hand plus our change) and saved: a retry sends the same level, never adds twice."""
-        progress = dict(message.response or {})
+        """A completed stock adjustment. Cin7's line Quantity is the new on-hand level, so the target is read
+        once (their on hand plus our change) and saved: a retry sends the same level, never adds twice. Posting
+        it again would still make a second document and undo a change made there in between, so an adjustment
+        an earlier attempt may have posted is looked for by its Reference (our dedupe key) first."""
+        progress = message.response or {}
+        if progress.get("task_id"):
+            return {**progress, "found_existing": True}
         if "targets" not in progress:
-            progress["targets"] = {
-                line["sku"]: max(0, self._on_hand(line["sku"]) + line["delta"]) for line in message.payload["lines"]
+            targets = {
+                line["sku"]: max(0, self._on_hand(line["sku"]) + _change(line)) for line in message.payload["lines"]
             }
-            _save_progress(message, progress)
-        body = {
+            progress = save_progress(message, targets=targets)
+        adjustment = self._existing_adjustment(message) if progress.get("sending") == "stock_adjustment" else None
+        created = adjustment is None
+        if created:
+            save_progress(message, sending="stock_adjustment")
+            adjustment = self.client.post("/stockadjustment", json=self._adjustment(message, progress["targets"])).data
+        documents.record_pushed(message, adjustment_state(adjustment))
+        return {
+            **progress,
+            "task_id": str(adjustment.get("TaskID", "")),
+            **({} if created else {"found_existing": True}),
+        }
+
+    def _adjustment(self, message: OutboundMessage, targets: dict) -> dict:
+        return {
             "EffectiveDate": message.payload["date"],
             "Status": "COMPLETED",
             "Reference": message.dedupe_key,
@@ -276,15 +350,31 @@ class Cin7Connector:
                 {
                     "ProductID": line["external_id"],
                     "SKU": line["sku"],
-                    "Quantity": progress["targets"][line["sku"]],
+                    "Quantity": targets[line["sku"]],
                     "UnitCost": 0,
                     "Location": self.location,
                 }
                 for line in message.payload["lines"]
             ],
         }
-        task = self.client.post("/stockadjustment", json=body, idempotent=True).data.get("TaskID", "")
-        return {**progress, "task_id": str(task)}
+
+    def _existing_adjustment(self, message: OutboundMessage) -> dict | None:
+        """The adjustment with our dedupe key as its Reference (the list filters by nothing else, so it is read
+        whole)."""
+        return next(
+            (row for row in self._adjustment_rows() if row.get("Reference") == message.dedupe_key),
+            None,
+        )
+
+    def _adjustment_rows(self):
+        page = 1
+        while True:
+            body = self.client.get("/stockadjustmentList", {"Page": page, "Limit": PAGE_LIMIT}).data
+            rows = _list(body, "StockAdjustmentList")
+            yield from rows
+            if not rows or page * PAGE_LIMIT >= int(body.get("Total") or 0):
+                return
+            page += 1
 
     def _on_hand(self, sku: str) -> int:
         rows = _list(
@@ -293,9 +383,163 @@ class Cin7Connector:
         )
         return sum(int(Decimal(str(r.get("OnHand") or 0))) for r in rows if r.get("SKU") == sku)
 
+    def _push_return(self, message: OutboundMessage) -> dict:
+        """Units of a sale we pushed coming back: a credit note on that sale, restocking them at our location,
+        as Cin7 records a return (partner-apis.md B.6; a credit note needs the sale invoiced, so a sale not
+        invoiced yet is invoiced first at the figures it was sold for). A simple sale takes one credit note:
+        once it has one (an earlier return of the same sale), or is voided, the units go back as a stock
+        adjustment instead. The sale is read first on every attempt, so a credit note an earlier attempt made
+        (its memo names our message) is found, not made again."""
+        if (message.response or {}).get("route") == "adjustment":
+            return self._push_adjustment(message)
+        pushed = selectors.pushed_document(self.account, message.payload["sale"])
+        if pushed is None:
+            raise PartnerError(f"Cin7 Core: the return waits for its sale ({message.payload['sale']}) to reach Cin7.")
+        sale = self.client.get("/sale", {"ID": pushed.partner_id}).data
+        notes = sale.get("CreditNotes") or []
+        credit = next((note for note in notes if message.dedupe_key in (note.get("Memo") or "")), None)
+        created = credit is None
+        if created:
+            if sale.get("Status") == "VOIDED" or any(note.get("Status") == "AUTHORISED" for note in notes):
+                save_progress(message, route="adjustment")
+                return self._push_adjustment(message)
+            if not any(invoice.get("Status") in ("AUTHORISED", "PAID") for invoice in sale.get("Invoices") or []):
+                self.client.post("/sale/invoice", json=self._invoice(message, sale))
+            save_progress(message, sending="credit_note")
+            answer = self.client.post("/sale/creditnote", json=self._credit_note(message, pushed.partner_id)).data
+            credit = next(note for note in answer["CreditNotes"] if message.dedupe_key in (note.get("Memo") or ""))
+        documents.record_pushed(
+            message,
+            DocumentState(
+                kind=PartnerDocument.Kind.CREDIT_NOTE,
+                partner_id=str(credit["TaskID"]),
+                number=str(credit.get("CreditNoteNumber") or ""),
+                status=PartnerDocument.Status.CONFIRMED,
+                partner_status=str(credit.get("Status") or ""),
+            ),
+        )
+        return {
+            "sale_id": pushed.partner_id,
+            "credit_note": str(credit["TaskID"]),
+            **({} if created else {"found_existing": True}),
+        }
 
-def _save_progress(message: OutboundMessage, progress: dict) -> None:
-    OutboundMessage.objects.filter(pk=message.pk).update(response=progress)
+    def _invoice(self, message: OutboundMessage, sale: dict) -> dict:
+        """The sale's invoice at its order's lines and figures, authorised the day of the return."""
+        lines = [
+            {key: line[key] for key in INVOICE_LINE_KEYS if key in line}
+            for line in (sale.get("Order") or {}).get("Lines", [])
+        ]
+        return {
+            "SaleID": str(sale["ID"]),
+            "Status": "AUTHORISED",
+            "InvoiceDate": message.payload["date"],
+            "InvoiceDueDate": message.payload["date"],
+            "Memo": f"Stockpool: invoiced to credit the return {message.dedupe_key}",
+            "Lines": lines,
+        }
+
+    def _credit_note(self, message: OutboundMessage, sale_id: str) -> dict:
+        lines = [self._order_line(line) for line in message.payload["lines"]]
+        return {
+            "SaleID": sale_id,
+            "Status": "AUTHORISED",
+            "CreditNoteDate": message.payload["date"],
+            "Memo": f"Stockpool return {message.dedupe_key}: {message.payload['reference']}",
+            "Lines": lines,
+            "Restock": [
+                {
+                    "ProductID": line["ProductID"],
+                    "SKU": line["SKU"],
+                    "Name": line["Name"],
+                    "Quantity": line["Quantity"],
+                    "Location": self.location,
+                }
+                for line in lines
+            ],
+            **_totals(lines),
+        }
+
+    # --- what became of our documents ------------------------------------------------------------
+
+    def _refresh_sales(self, since: str) -> None:
+        """The status of our sales changed since ``since`` (a pull's backstop for the sale webhooks)."""
+        page = 1
+        while True:
+            body = self.client.get("/saleList", {"UpdatedSince": since, "Page": page, "Limit": PAGE_LIMIT}).data
+            rows = _list(body, "SaleList")
+            documents.refresh(self.account, [sale_state(row) for row in rows])
+            if not rows or page * PAGE_LIMIT >= int(body.get("Total") or 0):
+                return
+            page += 1
+
+    def documents_since(self, since: datetime) -> tuple[dict[str, list[DocumentState]], list[str]]:
+        """Our documents at Cin7 for messages made since ``since``, by dedupe key (a sale's ExternalID, a stock
+        adjustment's Reference), and the kinds read whole."""
+        found: dict[str, list[DocumentState]] = defaultdict(list)
+        page = 1
+        while True:
+            params = {"CreatedSince": since.strftime(CIN7_TIME), "Page": page, "Limit": PAGE_LIMIT}
+            body = self.client.get("/saleList", params).data
+            rows = _list(body, "SaleList")
+            for row in rows:
+                if str(row.get("ExternalID") or "").startswith(DEDUPE_KEY_PREFIX):
+                    found[row["ExternalID"]].append(sale_state(row))
+            if not rows or page * PAGE_LIMIT >= int(body.get("Total") or 0):
+                break
+            page += 1
+        day = since.date().isoformat()
+        for row in self._adjustment_rows():
+            reference = str(row.get("Reference") or "")
+            if reference.startswith(DEDUPE_KEY_PREFIX) and str(row.get("EffectiveDate", ""))[:10] >= day:
+                found[reference].append(adjustment_state(row))
+        return dict(found), [PartnerDocument.Kind.SALE, PartnerDocument.Kind.ADJUSTMENT]
+
+
+def sale_state(sale: dict) -> DocumentState:
+    """A sale's state, from ``GET /sale`` or a saleList row: voided, shipped, authorised or draft."""
+    order = sale.get("Order") or {}
+    status = str(sale.get("Status") or "")
+    order_status = str(sale.get("OrderStatus") or order.get("Status") or "")
+    shipped = sale.get("FulFilmentStatus") == "FULFILLED" or sale.get("CombinedShippingStatus") == "SHIPPED"
+    if "VOIDED" in (status, order_status):
+        ours = PartnerDocument.Status.VOID
+    elif shipped or status in ("SHIPPED", "COMPLETED"):
+        ours = PartnerDocument.Status.FULFILLED
+    elif order_status == "AUTHORISED":
+        ours = PartnerDocument.Status.CONFIRMED
+    else:
+        ours = PartnerDocument.Status.DRAFT
+    return DocumentState(
+        kind=PartnerDocument.Kind.SALE,
+        partner_id=str(sale.get("SaleID") or sale.get("ID")),
+        number=str(sale.get("OrderNumber") or order.get("SaleOrderNumber") or ""),
+        status=ours,
+        partner_status=status or f"order {order_status}",
+    )
+
+
+def adjustment_state(adjustment: dict) -> DocumentState:
+    return DocumentState(
+        kind=PartnerDocument.Kind.ADJUSTMENT,
+        partner_id=str(adjustment.get("TaskID", "")),
+        number=str(adjustment.get("StocktakeNumber") or ""),
+        status=PartnerDocument.Status.VOID
+        if adjustment.get("Status") == "VOIDED"
+        else PartnerDocument.Status.CONFIRMED,
+        partner_status=str(adjustment.get("Status") or ""),
+    )
+
+
+def _change(line: dict) -> int:
+    """A line's change of on hand: a local change's delta, or the units a return brings back."""
+    return line["delta"] if "delta" in line else line["quantity"]
+
+
+def _totals(lines: list[dict]) -> dict:
+    before_tax = sum(Decimal(str(line["Total"])) for line in lines)
+    tax = sum(Decimal(str(line["Tax"])) for line in lines)
+    return {"TotalBeforeTax": float(before_tax), "Tax": float(tax), "Total": float(before_tax + tax)}
 
 
 def _list(body, key: str) -> list:

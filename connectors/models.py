@@ -306,6 +306,7 @@ class OutboundMessage(models.Model):
     class Kind(models.TextChoices):
         PUSH_SALE = "push_sale", "Push a sale"
         PUSH_ADJUSTMENT = "push_adjustment", "Push a stock adjustment"
+        PUSH_RETURN = "push_return", "Push a return"
         PUBLISH_QUANTITY = "publish_quantity", "Publish a quantity"
         CHANNEL_EVENT = "channel_event", "Channel event"
 
@@ -328,7 +329,12 @@ class OutboundMessage(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_index=True)
-    sent_at = models.DateTimeField(null=True, blank=True, help_text="When the current or last attempt began.")
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the current or last attempt began, or last reported progress."
+    )
+    first_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first attempt began: from then on the partner may hold its effect."
+    )
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     response = models.JSONField(null=True, blank=True, help_text="What the partner answered, e.g. its document id.")
@@ -398,3 +404,59 @@ class SnapshotMark(models.Model):
 
     def __str__(self):
         return f"{self.variant_id} as of {self.as_of:%Y-%m-%d %H:%M:%S}"
+
+
+class PartnerDocument(models.Model):
+    """A document our push made in a system of record (a sales order, a sale, a credit note, a stock
+    adjustment) and its state there as last read, so that a sale made here shows what became of it at the
+    partner, and reconciliation tells the one document a message made from a copy a re-send made."""
+
+    class Kind(models.TextChoices):
+        SALES_ORDER = "sales_order", "Sales order"
+        SALE = "sale", "Sale"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        ADJUSTMENT = "adjustment", "Stock adjustment"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        CONFIRMED = "confirmed", "Confirmed"
+        FULFILLED = "fulfilled", "Shipped"
+        VOID = "void", "Voided"
+        MISSING = "missing", "No longer at the partner"
+
+    #: Kinds that are a sale made here, whose void at the partner a manager must hear of.
+    SALE_KINDS = (Kind.SALES_ORDER, Kind.SALE)
+    #: Statuses of a document that no longer counts at the partner.
+    GONE = (Status.VOID, Status.MISSING)
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="documents")
+    message = models.ForeignKey(OutboundMessage, on_delete=models.CASCADE, related_name="documents")
+    reservation = models.ForeignKey(
+        "reservations.Reservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="partner_documents",
+        help_text="The sale (or the sale a return belongs to) the document was pushed for.",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    partner_id = models.CharField(max_length=128)
+    number = models.CharField(max_length=64, blank=True, help_text="The partner's own number, e.g. SO-00001.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
+    partner_status = models.CharField(max_length=100, blank=True, help_text="The status in the partner's words.")
+    duplicate = models.BooleanField(
+        default=False, help_text="A copy found beside the document the message made: a re-send should never make one."
+    )
+    status_changed_at = models.DateTimeField(help_text="When we first saw the current status.")
+    checked_at = models.DateTimeField(help_text="When the partner last told us about it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind", "partner_id"], name="partnerdocument_unique"),
+        ]
+        indexes = [models.Index(fields=["status", "kind"], name="partnerdocument_status")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.number or self.partner_id} at {self.account} ({self.status})"

@@ -9,19 +9,23 @@ messages with ``SKIP LOCKED``, so any number of workers share the work without s
 import json
 import logging
 import random
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from connectors.http import CircuitOpen, PartnerError, PartnerRequestError
 from connectors.models import ChannelWebhook, ConnectorAccount, ExternalRef, Kind, OutboundMessage
 from inventory.models import StockMovement, Variant
+from reservations.models import Reservation
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +36,16 @@ BATCHING_KINDS = (Kind.AMAZON_SP_API,)
 PUSHED_SOURCES = (StockMovement.Source.ADMIN, StockMovement.Source.API)
 MAX_ATTEMPTS = 8
 BATCH_SIZE = 50
-#: A message left "sending" this long belongs to a worker that died; it is tried again.
+#: A message left "sending" this long, without its worker reporting progress, belongs to a worker that died;
+#: it is tried again (and its connector looks for what that worker may have sent before sending anything).
 SENDING_TIMEOUT = timedelta(minutes=5)
+CENT = Decimal("0.01")
 
 
 def record_movements(sender, movements: list[StockMovement], source: str, **kwargs) -> None:
-    """Turn our ledger rows at mirrored warehouses into messages for their systems of record."""
+    """Turn our ledger rows at mirrored warehouses into messages for their systems of record: a sale as the
+    sale it is, units of a sale we pushed coming back as a return of that sale, anything else as an
+    adjustment."""
     if source not in PUSHED_SOURCES:
         return
     mirrored = {m.warehouse_id for m in movements if m.warehouse.is_mirrored}
@@ -49,50 +57,134 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
             warehouse_id__in=mirrored, enabled=True, kind__in=SYSTEMS_OF_RECORD
         )
     }
-    groups = defaultdict(list)
-    for movement in movements:
-        account = accounts.get(movement.warehouse_id)
-        if account is not None:
-            is_sale = movement.reason == StockMovement.Reason.SALE
-            groups[(account, is_sale, movement.operation_id)].append(movement)
-    if not groups:
+    booked = [m for m in movements if m.warehouse_id in accounts]
+    if not booked:
         return
-    external_ids = _external_ids(accounts.values(), {m.variant_id for ms in groups.values() for m in ms})
+    sold = _sales_returned(accounts.values(), [m for m in booked if m.reason == StockMovement.Reason.RETURN])
+    groups = defaultdict(list)
+    for movement in booked:
+        account = accounts[movement.warehouse_id]
+        if movement.reason == StockMovement.Reason.SALE:
+            kind = OutboundMessage.Kind.PUSH_SALE
+        elif (account.pk, movement.reference) in sold:
+            kind = OutboundMessage.Kind.PUSH_RETURN
+        else:
+            kind = OutboundMessage.Kind.PUSH_ADJUSTMENT
+        groups[(account, kind, movement.operation_id)].append(movement)
+    external_ids = _external_ids(accounts.values(), {m.variant_id for m in booked})
+    reservations = _reservations_sold(m for m in booked if m.reason == StockMovement.Reason.SALE)
     now = timezone.now()
     messages = []
-    for (account, is_sale, operation_id), booked in groups.items():
-        lines = [
-            {
-                "variant_id": m.variant_id,
-                "sku": m.variant.sku,
-                "name": str(m.variant.product.name if m.variant.product_id else m.variant.sku),
-                "external_id": external_ids.get((account.pk, m.variant_id), ""),
-                **(_sale_line(m) if is_sale else {"delta": m.quantity}),
-            }
-            for m in booked
-        ]
-        first = booked[0]
+    for (account, kind, operation_id), lines in groups.items():
+        first = lines[0]
+        sale = sold.get((account.pk, first.reference))
+        if kind == OutboundMessage.Kind.PUSH_SALE:
+            header = {**_sale_header(first), "reservation_id": reservations.get(first.reference)}
+        elif kind == OutboundMessage.Kind.PUSH_RETURN:
+            header = {"sale": sale.dedupe_key, "reservation_id": sale.payload.get("reservation_id")}
+        else:
+            header = {}
         messages.append(
             OutboundMessage(
                 account=account,
-                kind=OutboundMessage.Kind.PUSH_SALE if is_sale else OutboundMessage.Kind.PUSH_ADJUSTMENT,
+                kind=kind,
                 payload={
                     "date": now.date().isoformat(),
                     "reference": first.reference,
                     "reason": f"Stockpool {first.get_reason_display().lower()}"
                     + (f": {first.note}" if first.note else ""),
-                    **(_sale_header(first) if is_sale else {}),
-                    "lines": lines,
+                    **header,
+                    "lines": [_line(m, kind, external_ids.get((account.pk, m.variant_id), ""), sale) for m in lines],
                 },
                 stock_effects=[
-                    {"warehouse_id": m.warehouse_id, "variant_id": m.variant_id, "quantity": m.quantity} for m in booked
+                    {"warehouse_id": m.warehouse_id, "variant_id": m.variant_id, "quantity": m.quantity} for m in lines
                 ],
-                dedupe_key=f"stockpool-{'sale' if is_sale else 'adj'}-{operation_id}",
+                dedupe_key=f"{DEDUPE_KEY_PREFIX}{DEDUPE_PREFIXES[kind]}-{operation_id}",
                 next_attempt_at=now,
             )
         )
     OutboundMessage.objects.bulk_create(messages)
     transaction.on_commit(kick_relay)
+
+
+#: Our messages' dedupe keys begin so (``stockpool-sale-<operation id>``): how our documents are told from others.
+DEDUPE_KEY_PREFIX = "stockpool-"
+DEDUPE_PREFIXES = {
+    OutboundMessage.Kind.PUSH_SALE: "sale",
+    OutboundMessage.Kind.PUSH_RETURN: "return",
+    OutboundMessage.Kind.PUSH_ADJUSTMENT: "adj",
+}
+
+
+def _line(movement: StockMovement, kind: str, external_id: str, sale: OutboundMessage | None) -> dict:
+    line = {
+        "variant_id": movement.variant_id,
+        "sku": movement.variant.sku,
+        "name": str(movement.variant.product.name if movement.variant.product_id else movement.variant.sku),
+        "external_id": external_id,
+    }
+    if kind == OutboundMessage.Kind.PUSH_SALE:
+        return {**line, **_sale_line(movement)}
+    if kind == OutboundMessage.Kind.PUSH_RETURN:
+        return {**line, **_returned_line(movement, sale)}
+    return {**line, "delta": movement.quantity}
+
+
+def _reservations_sold(sales) -> dict[str, str]:
+    """The reservation each sale movement's reference names: ``<channel code>:<order ref>`` on the channel's
+    own stock, ``<channel code>:<reservation id>`` on another organization's (reservations.services)."""
+    wanted = {}
+    for movement in sales:
+        code, _, rest = movement.reference.partition(":")
+        if getattr(movement, "sale", None) is not None and rest:
+            wanted[movement.reference] = (code, rest)
+    if not wanted:
+        return {}
+    rests = {rest for _, rest in wanted.values()}
+    ids = set()
+    for rest in rests:
+        with suppress(ValueError):
+            ids.add(uuid.UUID(rest))
+    candidates = Reservation.objects.filter(channel__code__in={code for code, _ in wanted.values()}).filter(
+        Q(order_ref__in=rests) | Q(pk__in=ids)
+    )
+    found = {}
+    for reservation_id, code, order_ref in candidates.values_list("pk", "channel__code", "order_ref"):
+        for rest in (order_ref, str(reservation_id)):
+            found.setdefault(f"{code}:{rest}", str(reservation_id))
+    return {reference: found[reference] for reference in wanted if reference in found}
+
+
+def _sales_returned(accounts, returns: list[StockMovement]) -> dict[tuple[int, str], OutboundMessage]:
+    """The sale message each return movement gives units back to, by (account, reference): a return's
+    reference is its sale's followed by `` return <its own reference>``."""
+    candidates = defaultdict(set)
+    for movement in returns:
+        parts = movement.reference.split(RETURN_SEPARATOR)
+        for end in range(1, len(parts)):
+            candidates[RETURN_SEPARATOR.join(parts[:end])].add(movement.reference)
+    if not candidates:
+        return {}
+    sales = OutboundMessage.objects.filter(
+        account__in=list(accounts), kind=OutboundMessage.Kind.PUSH_SALE, payload__reference__in=list(candidates)
+    )
+    found = {}
+    for sale in sales:
+        for reference in candidates[sale.payload["reference"]]:
+            found[(sale.account_id, reference)] = sale
+    return found
+
+
+#: Between a sale's reference and a return's own in the return's ledger reference (reservations.services).
+RETURN_SEPARATOR = " return "
+
+
+def _returned_line(movement: StockMovement, sale: OutboundMessage) -> dict:
+    """Units back at the price they were sold for, with their share of the tax charged."""
+    sold = [line for line in sale.payload["lines"] if line["variant_id"] == movement.variant_id]
+    units, tax = sum(line["quantity"] for line in sold), sum(Decimal(line["tax"]) for line in sold)
+    share = (tax * movement.quantity / units).quantize(CENT, rounding=ROUND_HALF_UP)
+    return {"quantity": movement.quantity, "unit_price": sold[0]["unit_price"], "tax": str(share)}
 
 
 def _sale_line(movement: StockMovement) -> dict:
@@ -231,11 +323,34 @@ def claim_due(batch_size: int = BATCH_SIZE, *, account=None, kind=None) -> list[
             .order_by("next_attempt_at", "id")[:batch_size]
         )
         OutboundMessage.objects.filter(pk__in=[m.pk for m in due]).update(
-            status=OutboundMessage.Status.SENDING, sent_at=now, attempts=F("attempts") + 1
+            status=OutboundMessage.Status.SENDING,
+            sent_at=now,
+            first_sent_at=Coalesce("first_sent_at", Value(now)),
+            attempts=F("attempts") + 1,
         )
     for message in due:
         message.status, message.sent_at, message.attempts = OutboundMessage.Status.SENDING, now, message.attempts + 1
+        message.first_sent_at = message.first_sent_at or now
     return due
+
+
+class LeaseLost(Exception):
+    """Another worker took the message over (this one reported no progress for ``SENDING_TIMEOUT``)."""
+
+
+def save_progress(message: OutboundMessage, **progress) -> dict:
+    """Record how far a push got before its next call to the partner (a document's id once known; that a
+    document is about to be created, so that a later attempt looks for it before creating another) and renew
+    the sending lease. Raises LeaseLost, sending nothing more, if another worker has taken the message over."""
+    now = timezone.now()
+    merged = {**(message.response or {}), **progress}
+    renewed = OutboundMessage.objects.filter(
+        pk=message.pk, status=OutboundMessage.Status.SENDING, sent_at=message.sent_at
+    ).update(response=merged, sent_at=now)
+    if not renewed:
+        raise LeaseLost(f"Outbound message {message.pk} was taken over by another worker.")
+    message.response, message.sent_at = merged, now
+    return merged
 
 
 def deliver(message: OutboundMessage, connector=None) -> None:
@@ -246,6 +361,9 @@ def deliver(message: OutboundMessage, connector=None) -> None:
         response = (connector or sender_for(message)).push(message)
     except PartnerError as error:
         _failed(message, error)
+        return
+    except LeaseLost:
+        logger.warning("Outbound message %s: another worker took it over; this one stops.", message.pk)
         return
     _delivered(message, response)
 
@@ -270,7 +388,8 @@ def _failed(message: OutboundMessage, error: PartnerError) -> None:
     else:
         delay = min(3600, 2**message.attempts * 5) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter)
         status, next_attempt = OutboundMessage.Status.PENDING, timezone.now() + timedelta(seconds=delay)
-    OutboundMessage.objects.filter(pk=message.pk).update(
+    # Only while it is still ours: a worker whose lease ran out must not reschedule another's attempt.
+    OutboundMessage.objects.filter(pk=message.pk, sent_at=message.sent_at).update(
         status=status, next_attempt_at=next_attempt, last_error=str(error)[:2000]
     )
 

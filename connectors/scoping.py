@@ -7,6 +7,7 @@ from connectors.models import (
     ConnectorAccount,
     ExternalRef,
     OutboundMessage,
+    PartnerDocument,
     SnapshotMark,
     SyncConflict,
     SyncJob,
@@ -15,7 +16,7 @@ from connectors.models import (
 from inventory.scoping import register
 
 register(ConnectorAccount, lambda orgs, user: Q(organization__in=orgs))
-for _model in (ExternalRef, SyncJob, SyncConflict, WebhookEvent, SnapshotMark):
+for _model in (ExternalRef, SyncJob, SyncConflict, WebhookEvent, SnapshotMark, PartnerDocument):
     register(_model, lambda orgs, user: Q(account__organization__in=orgs))
 # A channel's webhook (and its signing secret) is its own organization's only.
 register(ChannelWebhook, lambda orgs, user: Q(channel__organization__in=orgs))

@@ -9,8 +9,11 @@ acknowledged when the snapshot was read (a sale's effect is negative):
 and only a difference between that and our on_hand is booked, as one ``sync_correction``
 movement. A message counts as acknowledged when it was delivered before the snapshot was
 requested; one whose delivery overlapped the read is ambiguous, and its levels wait for the
-next snapshot rather than guess. Effects are read *after* the levels are locked: a sale
-commits its outbox row with its level change, so none can slip between the two reads.
+next snapshot rather than guess. So is one not delivered yet whose first attempt began before the
+read ended: that attempt may have reached the partner although we saw a timeout or died waiting
+(the next attempt finds the document rather than make another). A dead-lettered message counts as
+not applied. Effects are read *after* the levels are locked: a sale commits its outbox row with its
+level change, so none can slip between the two reads.
 """
 
 from collections import defaultdict
@@ -23,6 +26,9 @@ from connectors.models import ConnectorAccount, OutboundMessage, SnapshotMark, S
 from inventory import services as stock
 from inventory.locking import lock_stock_levels, stock_transaction
 from inventory.models import StockMovement, Variant, Warehouse
+
+#: A message in these states, once an attempt began, may be applied at the partner (a dead one counts as not).
+MAY_HAVE_ARRIVED = (OutboundMessage.Status.PENDING, OutboundMessage.Status.SENDING, OutboundMessage.Status.DELIVERED)
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,12 @@ def unacknowledged_effects(
     wanted, warehouse_id = set(variant_ids), account.warehouse_id
     pending: dict[int, int] = defaultdict(int)
     ambiguous: set[int] = set()
-    for message in candidates.only("status", "sent_at", "delivered_at", "stock_effects"):
+    for message in candidates.only("status", "first_sent_at", "delivered_at", "stock_effects"):
         effects = [e for e in message.stock_effects if e["variant_id"] in wanted and e["warehouse_id"] == warehouse_id]
         if not effects:
             continue
-        overlapped = message.sent_at is not None and message.sent_at < window.finished_at
-        if overlapped and message.status in (OutboundMessage.Status.SENDING, OutboundMessage.Status.DELIVERED):
+        overlapped = message.first_sent_at is not None and message.first_sent_at < window.finished_at
+        if overlapped and message.status in MAY_HAVE_ARRIVED:
             ambiguous.update(e["variant_id"] for e in effects)
             continue
         for effect in effects:

@@ -1,19 +1,23 @@
 """Zoho Inventory: the system of record of a mirrored warehouse (BMB Wholesale's).
 
 Pulls categories and items page by page (200 a page, items carry their per-location stock,
-so 10,000 SKUs cost about 50 calls), incremental by ``last_modified_time``; pushes our sales
-as confirmed sales orders and our local stock changes as inventory adjustments.
+so 10,000 SKUs cost about 50 calls), incremental by ``last_modified_time``, then the status of
+our sales orders changed since; pushes our sales as confirmed sales orders and our local stock
+changes and returns as inventory adjustments; reads sales order workflow webhooks.
 """
 
-from datetime import timedelta
+from collections import defaultdict
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
+from connectors import documents, selectors
 from connectors.clients import client_for
+from connectors.documents import DocumentState
 from connectors.http import PartnerMalformedResponse, PartnerNotFound, PartnerRequestError
-from connectors.models import ConnectorAccount, OutboundMessage, SyncJob
-from connectors.outbox import sale_note, sale_reference
+from connectors.models import ConnectorAccount, OutboundMessage, PartnerDocument, SyncJob
+from connectors.outbox import DEDUPE_KEY_PREFIX, sale_note, sale_reference, save_progress
 from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from connectors.sync import PageOutcome, RemoteItem, mirror_categories, money, record_page, upsert_items
 from inventory.models import StockMovement
@@ -23,6 +27,8 @@ PER_PAGE = 200
 #: changed while that pull was paging is read again (re-reading is harmless).
 INCREMENTAL_OVERLAP = timedelta(minutes=2)
 ZOHO_TIME = "%Y-%m-%dT%H:%M:%S%z"
+#: A pull without a cursor yet reads the status of sales orders changed this far back.
+ORDER_STATUS_LOOKBACK = timedelta(days=7)
 
 
 class ZohoConnector:
@@ -63,6 +69,7 @@ class ZohoConnector:
                 outcome = self._apply(items, window, reference=f"zoho sync job {job.pk}")
                 checkpoint = {**checkpoint, "page": checkpoint["page"] + 1 if more else None}
                 record_page(job, outcome, checkpoint=checkpoint, processed=len(items))
+        self._refresh_sales_orders(checkpoint.get("orders_since") or checkpoint["cursor"])
         ConnectorAccount.objects.filter(pk=self.account.pk).update(
             sync_cursor={"last_modified_time": checkpoint["cursor"]}
         )
@@ -73,7 +80,10 @@ class ZohoConnector:
         if job.kind == SyncJob.Kind.INCREMENTAL and self.account.sync_cursor.get("last_modified_time"):
             since = self.account.sync_cursor["last_modified_time"]
         started = (job.started_at or job.created_at) - INCREMENTAL_OVERLAP
-        return {"page": 1, "since": since, "cursor": started.strftime(ZOHO_TIME)}
+        orders_since = self.account.sync_cursor.get("last_modified_time") or (started - ORDER_STATUS_LOOKBACK).strftime(
+            ZOHO_TIME
+        )
+        return {"page": 1, "since": since, "cursor": started.strftime(ZOHO_TIME), "orders_since": orders_since}
 
     def _mirror_categories(self) -> dict:
         """Zoho's category tree (one call; ``-1`` is Zoho's root, not a category)."""
@@ -105,7 +115,14 @@ class ZohoConnector:
         return outcome
 
     def handle_webhook(self, event_type: str, payload, received_at) -> None:
-        """An item event (a workflow webhook) refreshes that item: read it now, then the double-count rule."""
+        """An item event (a workflow webhook) refreshes that item: read it now, then the double-count rule. A
+        sales order event refreshes the status of one of ours (read now: events may arrive out of order)."""
+        order = payload.get("salesorder") if isinstance(payload, dict) else None
+        if isinstance(order, dict) and order.get("salesorder_id"):
+            order_id = str(order["salesorder_id"])
+            if order_id in selectors.documents_by_partner_id(self.account, PartnerDocument.Kind.SALES_ORDER):
+                documents.refresh(self.account, [order_state(self._sales_order(order_id))])
+            return
         item = payload.get("item") if isinstance(payload, dict) else None
         if not isinstance(item, dict) or not item.get("item_id"):
             return  # other modules' events carry nothing we mirror
@@ -168,39 +185,60 @@ class ZohoConnector:
         return 0
 
     # --- pushing -----------------------------------------------------------------------------
+    #
+    # Every document is created at most once whatever dies: before each create the message records that it
+    # is about to send it (outbox.save_progress), and an attempt that finds that record looks for the earlier
+    # copy by our own reference before creating anything (a sales order by its reference and our dedupe key in
+    # its notes, an adjustment by its reference_number, which is our dedupe key).
 
     def push(self, message: OutboundMessage) -> dict:
         if message.kind == OutboundMessage.Kind.PUSH_SALE:
             return self._push_sales_order(message)
-        if message.kind == OutboundMessage.Kind.PUSH_ADJUSTMENT:
+        if message.kind in (OutboundMessage.Kind.PUSH_ADJUSTMENT, OutboundMessage.Kind.PUSH_RETURN):
             return self._push_adjustment(message)
         raise PartnerRequestError(f"Zoho Inventory takes no {message.get_kind_display()} messages.")
 
     def _push_sales_order(self, message: OutboundMessage) -> dict:
         """A confirmed sales order at the price the channel charged, its reference the POS sale or order id and
-        its notes naming the invoice and our message (how an earlier, unanswered attempt is recognised)."""
+        its notes naming the invoice and our message."""
+        progress = message.response or {}
+        if progress.get("salesorder_id"):
+            order, created = self._sales_order(progress["salesorder_id"]), False
+        elif progress.get("sending"):
+            order = self._existing_sales_order(sale_reference(message), message.dedupe_key)
+            created = False
+        else:
+            order = None
+        if order is None:
+            order, created = self._create_sales_order(message), True
+        if order.get("status") == "draft":
+            self.client.post(f"/salesorders/{order['salesorder_id']}/status/confirmed", idempotent=True)
+            order = {**order, "status": "confirmed"}
+        documents.record_pushed(message, order_state(order))
+        return {
+            "salesorder_id": str(order["salesorder_id"]),
+            "salesorder_number": order.get("salesorder_number"),
+            **({} if created else {"found_existing": True}),
+        }
+
+    def _create_sales_order(self, message: OutboundMessage) -> dict:
         payload = message.payload
-        reference = sale_reference(message)
-        existing = self._existing_sales_order(reference, message.dedupe_key)
-        if existing:
-            return {"salesorder_id": existing, "found_existing": True}
         customer_id = self.account.settings.get("customer_id")
         if not customer_id:
             raise PartnerRequestError("Set customer_id in the Zoho account's settings to push sales orders.")
         body = {
             "customer_id": str(customer_id),
             "date": payload["date"],
-            "reference_number": reference,
+            "reference_number": sale_reference(message),
             "notes": sale_note(message),
             "location_id": self.location_id,
             "line_items": [self._sales_order_line(line) for line in payload["lines"]],
         }
+        save_progress(message, sending="salesorder")
         created = self.client.post("/salesorders", json=body).data
         order = created.get("salesorder") or created.get("sales_order") or {}
-        order_id = str(order["salesorder_id"])
-        if order.get("status") == "draft":
-            self.client.post(f"/salesorders/{order_id}/status/confirmed", idempotent=True)
-        return {"salesorder_id": order_id, "salesorder_number": order.get("salesorder_number")}
+        save_progress(message, salesorder_id=str(order["salesorder_id"]))
+        return order
 
     def _sales_order_line(self, line: dict) -> dict:
         """Zoho charges tax through a tax of its own (the account's ``tax_id``) rather than an amount, so a
@@ -218,20 +256,45 @@ class ZohoConnector:
                 item["tax_id"] = str(self.account.settings["tax_id"])
         return item
 
-    def _existing_sales_order(self, reference: str, dedupe_key: str) -> str | None:
-        """A sales order an earlier, unanswered attempt may have created (so it is not created twice): one with
-        the sale's reference whose notes name this message (another channel may use the same order number)."""
+    def _sales_order(self, salesorder_id: str) -> dict:
+        data = self.client.get(f"/salesorders/{salesorder_id}").data
+        return data.get("salesorder") or data.get("sales_order") or {}
+
+    def _existing_sales_order(self, reference: str, dedupe_key: str) -> dict | None:
+        """A sales order an earlier, unanswered attempt may have created: one with the sale's reference whose
+        notes name this message (another channel may use the same order number)."""
         orders = self.client.get("/salesorders", {"reference_number": reference}).data.get("salesorders", [])
         for order in orders:
             if order.get("reference_number") != reference:
                 continue
-            detail = self.client.get(f"/salesorders/{order['salesorder_id']}").data.get("salesorder") or {}
+            detail = self._sales_order(order["salesorder_id"])
             if dedupe_key in (detail.get("notes") or ""):
-                return str(order["salesorder_id"])
+                return detail
         return None
 
     def _push_adjustment(self, message: OutboundMessage) -> dict:
+        """A quantity adjustment by our change. Units of a sale we pushed coming back are one too, naming the
+        sales order: Zoho's own sales returns are raised against shipped packages and received separately,
+        and our sales orders are never shipped through Zoho's packages, so a return could not be made there.
+        Zoho takes a signed delta, so an adjustment an earlier attempt may have posted is looked for first."""
+        progress = message.response or {}
+        if progress.get("inventory_adjustment_id"):
+            return {"inventory_adjustment_id": progress["inventory_adjustment_id"], "found_existing": True}
+        adjustment = self._existing_adjustment(message) if progress.get("sending") else None
+        created = adjustment is None
+        if created:
+            save_progress(message, sending="inventory_adjustment")
+            body = self._adjustment_body(message)
+            adjustment = self.client.post("/inventoryadjustments", json=body).data.get("inventory_adjustment", {})
+        documents.record_pushed(message, adjustment_state(adjustment))
+        return {
+            "inventory_adjustment_id": str(adjustment.get("inventory_adjustment_id", "")),
+            **({} if created else {"found_existing": True}),
+        }
+
+    def _adjustment_body(self, message: OutboundMessage) -> dict:
         payload = message.payload
+        is_return = message.kind == OutboundMessage.Kind.PUSH_RETURN
         body = {
             "date": payload["date"],
             "reason": payload["reason"],
@@ -239,12 +302,131 @@ class ZohoConnector:
             "adjustment_type": "quantity",
             "location_id": self.location_id,
             "line_items": [
-                {"item_id": line["external_id"], "quantity_adjusted": line["delta"], "location_id": self.location_id}
+                {
+                    "item_id": line["external_id"],
+                    "quantity_adjusted": line["quantity"] if is_return else line["delta"],
+                    "location_id": self.location_id,
+                }
                 for line in payload["lines"]
             ],
         }
-        adjustment = self.client.post("/inventoryadjustments", json=body).data.get("inventory_adjustment", {})
-        return {"inventory_adjustment_id": str(adjustment.get("inventory_adjustment_id", ""))}
+        if is_return:
+            order = selectors.pushed_document(self.account, payload["sale"])
+            sold_on = f"sales order {order.number}" if order else "a sale"
+            body["description"] = f"Units of {sold_on} coming back ({payload['reference']})."
+        return body
+
+    def _existing_adjustment(self, message: OutboundMessage) -> dict | None:
+        """The adjustment an earlier attempt may have posted, by its reference_number (our dedupe key). The list
+        is read newest first until it is older than the message, should the filter not narrow it."""
+        page = 1
+        while True:
+            data = self.client.get(
+                "/inventoryadjustments",
+                {"reference_number": message.dedupe_key, "page": page, "per_page": PER_PAGE},
+            ).data
+            rows = data.get("inventory_adjustments") or []
+            found = next((row for row in rows if row.get("reference_number") == message.dedupe_key), None)
+            if found is not None:
+                return found
+            older = any(str(row.get("date", "")) < message.payload["date"] for row in rows)
+            if older or not (data.get("page_context") or {}).get("has_more_page"):
+                return None
+            page += 1
+
+    # --- what became of our documents ------------------------------------------------------------
+
+    def _refresh_sales_orders(self, since: str) -> None:
+        """The status of our sales orders changed since ``since`` (a pull's backstop for webhooks, which
+        Zoho sends only on plans with workflow rules)."""
+        page = 1
+        while True:
+            data = self.client.get(
+                "/salesorders",
+                {
+                    "last_modified_time": since,
+                    "sort_column": "last_modified_time",
+                    "page": page,
+                    "per_page": PER_PAGE,
+                },
+            ).data
+            documents.refresh(self.account, [order_state(order) for order in data.get("salesorders") or []])
+            if not (data.get("page_context") or {}).get("has_more_page"):
+                return
+            page += 1
+
+    def documents_since(self, since: datetime) -> tuple[dict[str, list[DocumentState]], list[str]]:
+        """Our documents at Zoho for messages made since ``since``, by dedupe key, and the kinds read whole:
+        adjustments carry the key as their reference_number; a sales order carries the sale's reference, and
+        our key in its notes, read only where the reference is one of ours not yet known as its document."""
+        day = since.date().isoformat()
+        found: dict[str, list[DocumentState]] = defaultdict(list)
+        for adjustment in self._pages("/inventoryadjustments", "inventory_adjustments", until=day):
+            if str(adjustment.get("reference_number", "")).startswith(DEDUPE_KEY_PREFIX):
+                found[adjustment["reference_number"]].append(adjustment_state(adjustment))
+        sales = OutboundMessage.objects.filter(
+            account=self.account, kind=OutboundMessage.Kind.PUSH_SALE, created_at__gte=since
+        )
+        by_reference = defaultdict(list)
+        for message in sales:
+            by_reference[sale_reference(message)].append(message.dedupe_key)
+        known = selectors.documents_by_partner_id(self.account, PartnerDocument.Kind.SALES_ORDER)
+        for order in self._pages("/salesorders", "salesorders", until=day):
+            keys = by_reference.get(order.get("reference_number"), [])
+            order_id = str(order["salesorder_id"])
+            if order_id in known:
+                key = known[order_id]
+            elif keys:
+                notes = self._sales_order(order_id).get("notes") or ""
+                key = next((key for key in keys if key in notes), None)
+            else:
+                key = None
+            if key:
+                found[key].append(order_state(order))
+        return dict(found), [PartnerDocument.Kind.ADJUSTMENT, PartnerDocument.Kind.SALES_ORDER]
+
+    def _pages(self, path: str, key: str, *, until: str):
+        """A list's rows, newest first, until they are older than ``until`` (a date)."""
+        page = 1
+        while True:
+            data = self.client.get(path, {"page": page, "per_page": PER_PAGE}).data
+            rows = data.get(key) or []
+            yield from (row for row in rows if str(row.get("date", "")) >= until)
+            if any(str(row.get("date", "")) < until for row in rows):
+                return
+            if not (data.get("page_context") or {}).get("has_more_page"):
+                return
+            page += 1
+
+
+def order_state(order: dict) -> DocumentState:
+    """A sales order's state: void, draft, shipped (its shipped_status) or confirmed."""
+    status, shipped = order.get("status", ""), order.get("shipped_status", "")
+    if status == "void":
+        ours = PartnerDocument.Status.VOID
+    elif status == "draft":
+        ours = PartnerDocument.Status.DRAFT
+    elif shipped in ("shipped", "fulfilled"):
+        ours = PartnerDocument.Status.FULFILLED
+    else:
+        ours = PartnerDocument.Status.CONFIRMED
+    return DocumentState(
+        kind=PartnerDocument.Kind.SALES_ORDER,
+        partner_id=str(order["salesorder_id"]),
+        number=str(order.get("salesorder_number") or ""),
+        status=ours,
+        partner_status=", ".join(part for part in (status, shipped) if part),
+    )
+
+
+def adjustment_state(adjustment: dict) -> DocumentState:
+    return DocumentState(
+        kind=PartnerDocument.Kind.ADJUSTMENT,
+        partner_id=str(adjustment.get("inventory_adjustment_id", "")),
+        number="",
+        status=PartnerDocument.Status.CONFIRMED,
+        partner_status=str(adjustment.get("status") or "adjusted"),
+    )
 
 
 def _parent(value) -> str | None:

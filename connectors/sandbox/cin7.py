@@ -38,10 +38,24 @@ Sales and when Cin7's stock reflects them (the double-count rule depends on it)
     PICKED / PACKED / SHIPPED), otherwise when ``fulfil_sale(id)`` (``POST /_sandbox/orders/<id>/fulfil``)
     ships it; shipping lowers OnHand and Allocated by the allocated quantity (Available is unchanged by
     shipping). With ``apply_sales_immediately`` off, an authorised order changes nothing until
-    ``apply_pending_orders()``. ``DELETE /sale?ID=&Void=true`` voids an unshipped sale and releases its
-    allocation. ``GET /sale?ID=``, ``GET /sale/order?SaleID=`` and ``GET /saleList`` (``Search``,
-    ``ExternalID``, ``Status``, ``OrderStatus``, ``QuoteStatus``, ``CreatedSince``, ``UpdatedSince``,
-    ``OrderLocationID``) read them.
+    ``apply_pending_orders()``. ``DELETE /sale?ID=&Void=true`` (or ``void_sale(id)``, ``POST
+    /_sandbox/orders/<id>/void``: a clerk in Cin7's UI) voids a sale that is neither shipped nor invoiced
+    and releases its allocation, sending ``Sale/Voided`` and the stock webhook. ``GET /sale?ID=``,
+    ``GET /sale/order?SaleID=`` and ``GET /saleList`` (``Search``, ``ExternalID``, ``Status``,
+    ``OrderStatus``, ``QuoteStatus``, ``CreatedSince``, ``UpdatedSince``, ``OrderLocationID``) read them.
+
+Invoices and credit notes (a simple sale has one of each)
+    ``POST /sale/invoice`` (``SaleID``, ``Status`` DRAFT|AUTHORISED, ``InvoiceDate``, ``InvoiceDueDate``,
+    ``Lines``: the order's when omitted) needs an authorised order and an invoice still NOT AVAILABLE or
+    DRAFT; an authorised one is numbered ``INV-00001``. ``POST /sale/creditnote`` (``SaleID``, ``Status``,
+    ``CreditNoteDate``, ``Memo``, ``Lines`` with Quantity, Price, Tax and Total, ``Restock`` lines with
+    ``ProductID`` or ``SKU``, ``Quantity`` and ``Location`` or ``LocationID``) needs an AUTHORISED (or PAID)
+    invoice and a credit note still NOT AVAILABLE or DRAFT; a line may credit no more than was invoiced, a
+    restock line no more than its product's credited quantity. AUTHORISED, it is numbered ``CR-00001``, the
+    sale becomes CREDITED and its restock lines go back on hand at their location (shipped or not: while the
+    sale is unshipped its allocation stays until it ships, so Available rises by the units restocked either
+    way), sending ``Sale/CreditNoteAuthorised`` and the stock webhook. ``GET /sale/invoice?SaleID=`` and
+    ``GET /sale/creditnote?SaleID=`` read them; the sale carries them as ``Invoices`` and ``CreditNotes``.
 
 Stock adjustments
     ``POST /stockadjustment`` (``EffectiveDate``, ``Status`` DRAFT|COMPLETED, ``Lines`` with ``ProductID``
@@ -69,15 +83,17 @@ Webhooks (Cin7 does not sign; it sends the auth you configure)
     ``ExternalBearerToken``, ``ExternalHeaders`` [{Key, Value}], at most 5 per type);
     ``configure_webhook(url, ...)`` does the same from Python. Events sent:
     ``Stock/AvailableStockLevelChanged`` (a bare JSON array of availability rows of the changed
-    product x locations, zero rows included), ``Sale/OrderAuthorised``, ``Sale/ShipmentAuthorised`` and
-    ``Sale/Voided`` (``{"SaleID", "SaleOrderNumber", "EventType"}``). Clerk changes through the control
+    product x locations, zero rows included), ``Sale/OrderAuthorised``, ``Sale/ShipmentAuthorised``,
+    ``Sale/InvoiceAuthorised``, ``Sale/CreditNoteAuthorised`` and ``Sale/Voided`` (``{"SaleID",
+    "SaleOrderNumber", "EventType"}``). Clerk changes through the control
     API send synchronously; changes made through the partner API send after the response is written
     (``webhooks_for_api_changes``, on by default: Cin7 reports every availability change). Each delivery
     is attempted once (Cin7's retry schedule spans an hour).
 
 Sandbox-only control endpoints (besides those in :mod:`connectors.sandbox.base`):
-``POST /_sandbox/orders/<sale id>/fulfil`` (ship an authorised sale), ``POST /_sandbox/applications``
-(another application key, with its own rate limit bucket).
+``POST /_sandbox/orders/<sale id>/fulfil`` (ship an authorised sale), ``POST /_sandbox/orders/<sale
+id>/void`` (void a sale), ``POST /_sandbox/applications`` (another application key, with its own rate limit
+bucket).
 """
 
 from __future__ import annotations
@@ -132,7 +148,15 @@ WEBHOOK_TYPES = (
     "Product/Updated",
     STOCK_EVENT,
 )
-DEFAULT_WEBHOOK_TYPES = (STOCK_EVENT, "Sale/OrderAuthorised", "Sale/ShipmentAuthorised", "Sale/Voided")
+DEFAULT_WEBHOOK_TYPES = (
+    STOCK_EVENT,
+    "Sale/OrderAuthorised",
+    "Sale/ShipmentAuthorised",
+    "Sale/CreditNoteAuthorised",
+    "Sale/Voided",
+)
+#: The status of a simple sale's invoice or credit note before any is made.
+NO_TASK = "NOT AVAILABLE"
 AUTO_MODES = {"AUTOPICK": "PICKED", "AUTOPICKPACK": "PACKED", "AUTOPICKPACKSHIP": "SHIPPED"}
 
 
@@ -683,6 +707,22 @@ class Cin7Sandbox(BaseSandbox):
         self._deliver_all(pending.webhooks)
         return result
 
+    def void_sale(self, sale_id: str) -> dict[str, Any]:
+        """Void a sale as a clerk would in Cin7's UI: its allocation is released; sends ``Sale/Voided`` and the
+        stock webhook. Returns the sale."""
+        pending = _Pending()
+        with self.lock:
+            sale = self.sales.get(sale_id)
+            if sale is None:
+                raise ControlError(f"unknown sale {sale_id!r}")
+            try:
+                self._void(sale, pending, force_webhooks=True)
+            except PartnerError as error:
+                raise ControlError(error.message) from None
+            result = dict(sale)
+        self._deliver_all(pending.webhooks)
+        return result
+
     def adjustments(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(adjustment) for adjustment in self.stock_adjustments.values()]
@@ -733,11 +773,15 @@ class Cin7Sandbox(BaseSandbox):
         return [
             *super()._control_rules(),
             Rule("/_sandbox/orders/<sale_id>/fulfil", endpoint="fulfil", methods=["POST"]),
+            Rule("/_sandbox/orders/<sale_id>/void", endpoint="void", methods=["POST"]),
             Rule("/_sandbox/applications", endpoint="applications", methods=["POST"]),
         ]
 
     def _control_fulfil(self, request: Request, body: dict, sale_id: str) -> dict:
         return {"sale": self.fulfil_sale(sale_id)}
+
+    def _control_void(self, request: Request, body: dict, sale_id: str) -> dict:
+        return {"sale": self.void_sale(sale_id)}
 
     def _control_applications(self, request: Request, body: dict) -> dict:
         return {"application_key": self.add_application()}
@@ -753,6 +797,8 @@ class Cin7Sandbox(BaseSandbox):
         "/sale": {"GET": "get_sale", "POST": "create_sale", "DELETE": "void_sale"},
         "/sale/quote": {"GET": "get_quote", "POST": "set_quote"},
         "/sale/order": {"GET": "get_order", "POST": "set_order"},
+        "/sale/invoice": {"GET": "get_invoices", "POST": "set_invoice"},
+        "/sale/creditnote": {"GET": "get_credit_notes", "POST": "set_credit_note"},
         "/salelist": {"GET": "sale_list"},
         "/stockadjustment": {"GET": "get_adjustment", "POST": "create_adjustment", "PUT": "update_adjustment"},
         "/stockadjustmentlist": {"GET": "adjustment_list"},
@@ -1285,23 +1331,163 @@ class Cin7Sandbox(BaseSandbox):
 
     def _api_void_sale(self, query: dict, body: Any, pending: _Pending) -> Response:
         sale = self._sale(query.get("id"))
-        state = self._sale_state[sale["ID"]]
         if not truthy(query.get("void", "false")):
             raise PartnerError(400, "Only voiding is supported: pass Void=true")
+        self._void(sale, pending)
+        return json_response({"ID": sale["ID"], "Status": "VOIDED"})
+
+    def _void(self, sale: dict[str, Any], pending: _Pending, force_webhooks: bool = False) -> None:
+        """Void a sale neither shipped nor invoiced: its allocation is released."""
+        state = self._sale_state[sale["ID"]]
         if sale["Status"] == "VOIDED":
             raise PartnerError(400, "Sale has already been voided")
         if state["fulfilled"]:
             raise PartnerError(400, "Sale with authorised fulfilment cannot be voided. Undo the fulfilment first")
+        if self._task_status(sale["Invoices"]) in {"AUTHORISED", "PAID"}:
+            raise PartnerError(400, "Sale with authorised invoice cannot be voided. Void the invoice first")
         for allocation in state["allocations"]:
             self._row(allocation["ProductID"], allocation["LocationID"]).allocated -= allocation["Quantity"]
         if state["allocations"]:
-            self.queue_api_webhook(pending, STOCK_EVENT, self._rows_for(state["allocations"]))
+            self._queue(pending, STOCK_EVENT, self._rows_for(state["allocations"]), force_webhooks)
         state.update(allocations=[], pending=False)
         sale["Status"] = "VOIDED"
         sale["Order"]["Status"] = "VOIDED"
         self._touch(sale)
-        self.queue_api_webhook(pending, "Sale/Voided", self._sale_event(sale, "Sale/Voided"))
-        return json_response({"ID": sale["ID"], "Status": "VOIDED"})
+        self._queue(pending, "Sale/Voided", self._sale_event(sale, "Sale/Voided"), force_webhooks)
+
+    # invoices and credit notes --------------------------------------------------------------------------
+
+    def _api_get_invoices(self, query: dict, body: Any, pending: _Pending) -> Response:
+        sale = self._sale(query.get("saleid"))
+        return json_response({"SaleID": sale["ID"], "Invoices": sale["Invoices"]})
+
+    def _api_set_invoice(self, query: dict, body: dict, pending: _Pending) -> Response:
+        sale = self._sale(body.get("SaleID"))
+        if sale["Order"]["Status"] != "AUTHORISED":
+            raise PartnerError(400, "Sale Order should be authorised before the Invoice")
+        if self._task_status(sale["Invoices"]) not in {NO_TASK, "DRAFT"}:
+            raise PartnerError(400, f"Invoice with status {self._task_status(sale['Invoices'])} cannot be changed")
+        status = body.get("Status", "DRAFT")
+        if status not in {"DRAFT", "AUTHORISED"}:
+            raise PartnerError(400, "Status must be DRAFT or AUTHORISED")
+        if body.get("Lines"):
+            lines = self._priced_lines(body["Lines"])
+        else:
+            lines = [dict(line) for line in sale["Order"]["Lines"]]
+        subtotal, tax = sum(line["Total"] for line in lines), sum(line["Tax"] for line in lines)
+        task_id = sale["Invoices"][0]["TaskID"] if sale["Invoices"] else self._guid("invoice")
+        sale["Invoices"] = [
+            {
+                "TaskID": task_id,
+                "InvoiceNumber": self._number("invoice", "INV") if status == "AUTHORISED" else "",
+                "Memo": body.get("Memo", ""),
+                "Status": status,
+                "InvoiceDate": body.get("InvoiceDate"),
+                "InvoiceDueDate": body.get("InvoiceDueDate"),
+                "Lines": lines,
+                "AdditionalCharges": [],
+                "TotalBeforeTax": num(subtotal),
+                "Tax": num(tax),
+                "Total": num(subtotal + tax),
+                "Paid": 0,
+            }
+        ]
+        sale["CombinedInvoiceStatus"] = "INVOICED" if status == "AUTHORISED" else "INVOICING"
+        self._touch(sale)
+        if status == "AUTHORISED":
+            event = "Sale/InvoiceAuthorised"
+            self.queue_api_webhook(pending, event, self._sale_event(sale, event))
+        return json_response({"SaleID": sale["ID"], "Invoices": sale["Invoices"]})
+
+    def _api_get_credit_notes(self, query: dict, body: Any, pending: _Pending) -> Response:
+        sale = self._sale(query.get("saleid"))
+        return json_response({"SaleID": sale["ID"], "CreditNotes": sale["CreditNotes"]})
+
+    def _api_set_credit_note(self, query: dict, body: dict, pending: _Pending) -> Response:
+        sale = self._sale(body.get("SaleID"))
+        if self._task_status(sale["Invoices"]) not in {"AUTHORISED", "PAID"}:
+            raise PartnerError(400, "Sale Invoice should be authorised before the Credit Note")
+        if self._task_status(sale["CreditNotes"]) not in {NO_TASK, "DRAFT"}:
+            status = self._task_status(sale["CreditNotes"])
+            raise PartnerError(400, f"Credit Note with status {status} cannot be changed")
+        status = body.get("Status", "DRAFT")
+        if status not in {"DRAFT", "AUTHORISED"}:
+            raise PartnerError(400, "Status must be DRAFT or AUTHORISED")
+        lines = self._priced_lines(body.get("Lines"))
+        credited = self._by_product(lines)
+        invoiced = self._by_product(sale["Invoices"][0]["Lines"])
+        for product_id, quantity in credited.items():
+            if quantity > invoiced.get(product_id, 0):
+                raise PartnerError(400, f"Credit Note quantity of {self.products[product_id]['SKU']} exceeds invoiced")
+        restock = self._restock_lines(body.get("Restock") or [], credited)
+        subtotal, tax = sum(line["Total"] for line in lines), sum(line["Tax"] for line in lines)
+        task_id = sale["CreditNotes"][0]["TaskID"] if sale["CreditNotes"] else self._guid("creditnote")
+        sale["CreditNotes"] = [
+            {
+                "TaskID": task_id,
+                "CreditNoteInvoiceNumber": sale["Invoices"][0]["InvoiceNumber"],
+                "CreditNoteNumber": self._number("creditnote", "CR") if status == "AUTHORISED" else "",
+                "Memo": body.get("Memo", ""),
+                "Status": status,
+                "CreditNoteDate": body.get("CreditNoteDate"),
+                "Lines": lines,
+                "AdditionalCharges": [],
+                "Refunds": [],
+                "Restock": restock,
+                "TotalBeforeTax": num(subtotal),
+                "Tax": num(tax),
+                "Total": num(subtotal + tax),
+            }
+        ]
+        self._touch(sale)
+        if status == "AUTHORISED":
+            for line in restock:
+                self._row(line["ProductID"], line["LocationID"]).on_hand += line["Quantity"]
+            sale["Status"] = "CREDITED"
+            event = "Sale/CreditNoteAuthorised"
+            self.queue_api_webhook(pending, event, self._sale_event(sale, event))
+            if restock:
+                self.queue_api_webhook(pending, STOCK_EVENT, self._rows_for(restock))
+        return json_response({"SaleID": sale["ID"], "CreditNotes": sale["CreditNotes"]})
+
+    def _restock_lines(self, lines: Any, credited: dict[str, float]) -> list[dict[str, Any]]:
+        if not isinstance(lines, list):
+            raise PartnerError(400, "Restock must be a list")
+        restock = []
+        for index, line in enumerate(lines):
+            if not isinstance(line, dict):
+                raise PartnerError(400, f"Restock line {index + 1} must be an object")
+            product = self._resolve_product(line, index)
+            quantity = as_number(line.get("Quantity"))
+            if quantity is None or quantity <= 0:
+                raise PartnerError(400, f"Restock line {index + 1}: Quantity should be greater than zero")
+            location_id = self._resolve_location(line.get("Location"), line.get("LocationID"))
+            restock.append(
+                {
+                    "ProductID": product["ID"],
+                    "SKU": product["SKU"],
+                    "Name": product["Name"],
+                    "Quantity": num(quantity),
+                    "Location": self.locations[location_id]["Name"],
+                    "LocationID": location_id,
+                }
+            )
+        for product_id, quantity in self._by_product(restock).items():
+            if quantity > credited.get(product_id, 0):
+                raise PartnerError(400, f"Restock quantity of {self.products[product_id]['SKU']} exceeds credited")
+        return restock
+
+    @staticmethod
+    def _by_product(lines: list[dict[str, Any]]) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for line in lines:
+            totals[line["ProductID"]] = totals.get(line["ProductID"], 0.0) + line["Quantity"]
+        return totals
+
+    @staticmethod
+    def _task_status(tasks: list[dict[str, Any]]) -> str:
+        """The status of a simple sale's one invoice or credit note."""
+        return tasks[0]["Status"] if tasks else NO_TASK
 
     def _api_sale_list(self, query: dict, body: Any, pending: _Pending) -> Response:
         page, limit = self._paging(query)
@@ -1318,6 +1504,8 @@ class Cin7Sandbox(BaseSandbox):
         rows = []
         for sale_id, sale in self.sales.items():
             state = self._sale_state[sale_id]
+            invoice = sale["Invoices"][0] if sale["Invoices"] else {}
+            credit_note = sale["CreditNotes"][0] if sale["CreditNotes"] else {}
             summary = {
                 "SaleID": sale_id,
                 "OrderNumber": sale["Order"]["SaleOrderNumber"],
@@ -1326,15 +1514,15 @@ class Cin7Sandbox(BaseSandbox):
                 "Customer": sale["Customer"],
                 "CustomerID": sale["CustomerID"],
                 "CustomerReference": sale["CustomerReference"],
-                "InvoiceNumber": None,
-                "InvoiceDate": None,
-                "InvoiceDueDate": None,
-                "InvoiceAmount": 0,
+                "InvoiceNumber": invoice.get("InvoiceNumber") or None,
+                "InvoiceDate": invoice.get("InvoiceDate"),
+                "InvoiceDueDate": invoice.get("InvoiceDueDate"),
+                "InvoiceAmount": invoice.get("Total", 0),
                 "PaidAmount": 0,
                 "ShipBy": sale["ShipBy"],
                 "BaseCurrency": sale["BaseCurrency"],
                 "CustomerCurrency": sale["CustomerCurrency"],
-                "CreditNoteNumber": None,
+                "CreditNoteNumber": credit_note.get("CreditNoteNumber") or None,
                 "Updated": sale["LastModifiedOn"],
                 "QuoteStatus": sale["Quote"]["Status"],
                 "OrderStatus": sale["Order"]["Status"],
@@ -1344,7 +1532,7 @@ class Cin7Sandbox(BaseSandbox):
                 "CombinedInvoiceStatus": sale["CombinedInvoiceStatus"],
                 "CombinedPaymentStatus": sale["CombinedPaymentStatus"],
                 "CombinedTrackingNumbers": "",
-                "CreditNoteStatus": "NOT AVAILABLE",
+                "CreditNoteStatus": self._task_status(sale["CreditNotes"]),
                 "FulFilmentStatus": sale["FulFilmentStatus"],
                 "Type": sale["Type"],
                 "OrderLocationID": state["location_id"],

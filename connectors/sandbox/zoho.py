@@ -79,14 +79,19 @@ Errors and limits
     Zoho documents none).
 
 Webhooks (Zoho workflow webhooks)
-    ``configure_webhook(url, headers=..., params=...)``: on stock changes made through the control API
-    the sandbox POSTs ``{"item": {...the item as GET /items/{id} shows it...}}`` with those custom headers
-    and query parameters (the shared secret: Zoho does not sign). Changes made through the partner API
-    send it too when ``webhooks_for_api_changes`` is on (default off), after the response is written.
+    ``configure_webhook(url, headers=..., params=..., modules=("item", "salesorder"))``: one workflow rule
+    per module, "created or edited", each with this webhook. On stock changes made through the control API
+    the sandbox POSTs ``{"item": {...the item as GET /items/{id} shows it...}}``, and on a sales order
+    voided or shipped there ``{"salesorder": {...the order as GET /salesorders/{id} shows it...}}``, with
+    those custom headers and query parameters (the shared secret: Zoho does not sign). Changes made through
+    the partner API (a sales order created, confirmed or voided, an adjustment) send them too when
+    ``webhooks_for_api_changes`` is on (default off), after the response is written.
 
 Sandbox-only control endpoints (besides those in :mod:`connectors.sandbox.base`):
 ``POST /_sandbox/tokens/expire`` (every access token expires now), ``POST /_sandbox/tokens/revoke``
-(every access token is forgotten; ``{"refresh_token": true}`` revokes the refresh token too, until reset).
+(every access token is forgotten; ``{"refresh_token": true}`` revokes the refresh token too, until reset),
+``POST /_sandbox/orders/<salesorder id>/void`` (a clerk voids a sales order in Zoho's UI: what it took comes
+back, the item and sales order webhooks are sent).
 """
 
 from __future__ import annotations
@@ -132,6 +137,8 @@ SORT_COLUMNS = (
     "stock_on_hand",
 )
 MAX_PER_PAGE = 200
+#: The modules whose workflow rules send the webhook.
+WEBHOOK_MODULES = ("item", "salesorder")
 #: The organization's one tax (``GET /settings/taxes``); a line without ``tax_id`` is untaxed.
 SALES_TAX_ID = "4815000000055001"
 NO_TAX = {"tax_id": "", "tax_name": "", "tax_percentage": 0}
@@ -525,16 +532,28 @@ class ZohoSandbox(BaseSandbox):
         url: str,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        modules: Sequence[str] = WEBHOOK_MODULES,
         **extra: Any,
     ) -> None:
-        """Where the workflow webhook goes, with its custom headers (the shared secret) and query params."""
+        """Where the workflow webhook goes, with its custom headers (the shared secret) and query params, for
+        the rules of ``modules`` (item, salesorder)."""
         params = params or extra.pop("query_params", None)
         if extra:
             raise ControlError(f"unknown webhook settings: {', '.join(sorted(extra))}")
         if not url:
             raise ControlError("url is required")
+        if isinstance(modules, str):
+            modules = [modules]
+        unknown = set(modules) - set(WEBHOOK_MODULES)
+        if unknown:
+            raise ControlError(f"unknown modules: {', '.join(sorted(unknown))}")
         with self.lock:
-            self.webhook = {"url": url, "headers": dict(headers or {}), "params": dict(params or {})}
+            self.webhook = {
+                "url": url,
+                "headers": dict(headers or {}),
+                "params": dict(params or {}),
+                "modules": list(modules),
+            }
 
     def clear_webhook(self) -> None:
         with self.lock:
@@ -546,7 +565,22 @@ class ZohoSandbox(BaseSandbox):
 
     def webhook_targets(self, event: str) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(self.webhook)] if self.webhook else []
+            return [dict(self.webhook)] if self.webhook and event in self.webhook["modules"] else []
+
+    def void_sales_order(self, salesorder_id: str) -> dict[str, Any]:
+        """A clerk voids a sales order in Zoho's UI: what it took comes back; sends the item and sales order
+        webhooks. Returns the order."""
+        pending = _Pending()
+        with self.lock:
+            order = self.sales_orders.get(str(salesorder_id))
+            if order is None:
+                raise ControlError(f"unknown sales order {salesorder_id!r}")
+            if order["status"] == "void":
+                raise ControlError("the sales order is already void")
+            self._void(order, pending, force_webhooks=True)
+            result = dict(order)
+        self._deliver_all(pending.webhooks)
+        return result
 
     def orders(self) -> list[dict[str, Any]]:
         """Every sales order created through the API, with ``_sandbox: {stock_applied, committed}``."""
@@ -557,7 +591,7 @@ class ZohoSandbox(BaseSandbox):
 
     def apply_pending_orders(self) -> list[str]:
         """Ship every confirmed order whose stock effect was held back (``apply_sales_orders_immediately``
-        off): on hand drops now. Sends the item webhooks. Returns the salesorder_ids applied."""
+        off): on hand drops now. Sends the item and sales order webhooks. Returns the salesorder_ids applied."""
         changed: dict[str, ZohoItem] = {}
         applied = []
         with self.lock:
@@ -565,9 +599,9 @@ class ZohoSandbox(BaseSandbox):
                 if state["committed"] and not state["applied"]:
                     changed.update(self._apply_order(self.sales_orders[order_id]))
                     applied.append(order_id)
-            payloads = [{"item": self._item_payload(item, detail=True)} for item in changed.values()]
-        for payload in payloads:
-            self._send("item", payload)
+            webhooks = [("item", {"item": self._item_payload(item, detail=True)}) for item in changed.values()]
+            webhooks += [("salesorder", self._order_event(self.sales_orders[order_id])) for order_id in applied]
+        self._deliver_all(webhooks)
         return applied
 
     def adjustments(self) -> list[dict[str, Any]]:
@@ -650,7 +684,11 @@ class ZohoSandbox(BaseSandbox):
             *super()._control_rules(),
             Rule("/_sandbox/tokens/expire", endpoint="expire_tokens", methods=["POST"]),
             Rule("/_sandbox/tokens/revoke", endpoint="revoke_tokens", methods=["POST"]),
+            Rule("/_sandbox/orders/<salesorder_id>/void", endpoint="void_order", methods=["POST"]),
         ]
+
+    def _control_void_order(self, request: Request, body: dict, salesorder_id: str) -> dict:
+        return {"salesorder": self.void_sales_order(salesorder_id)}
 
     def _control_expire_tokens(self, request: Request, body: dict) -> dict:
         return {"expired": self.expire_tokens()}
@@ -1169,6 +1207,7 @@ class ZohoSandbox(BaseSandbox):
         self._so_state[order_id] = {"committed": False, "applied": False, "voided": False}
         if self.sales_order_status == "confirmed":
             self._confirm(order, pending)
+        self.queue_api_webhook(pending, "salesorder", self._order_event(order))
         return json_response(
             {"code": 0, "message": "Sales Order has been created.", "salesorder": order, "sales_order": order},
             status=201,
@@ -1260,13 +1299,20 @@ class ZohoSandbox(BaseSandbox):
         if order["status"] != "draft":
             raise PartnerError(400, f"Sales order in status {order['status']} cannot be confirmed.", 4)
         self._confirm(order, pending)
+        self.queue_api_webhook(pending, "salesorder", self._order_event(order))
         return json_response({"code": 0, "message": "Sales Order status has been changed to Confirmed."})
 
     def _api_void_salesorder(self, request: Request, body: Any, pending: _Pending, salesorder_id: str) -> Response:
         order = self._order(salesorder_id)
-        state = self._so_state[salesorder_id]
         if order["status"] == "void":
             raise PartnerError(400, "Sales order is already void.", 4)
+        self._void(order, pending)
+        return json_response({"code": 0, "message": "Sales Order status has been changed to Void."})
+
+    def _void(self, order: dict, pending: _Pending, force_webhooks: bool = False) -> None:
+        """Void an order: what it took comes back (on hand if it shipped, else its commitment)."""
+        state = self._so_state[order["salesorder_id"]]
+        webhooks = []
         for line in order["line_items"]:
             item = self.items[line["item_id"]]
             location_id = line["location_id"]
@@ -1276,11 +1322,21 @@ class ZohoSandbox(BaseSandbox):
                 item.committed[location_id] = max(0.0, item.committed.get(location_id, 0.0) - line["quantity"])
             if state["committed"]:
                 item.last_modified_time = self._stamp()
-                self.queue_api_webhook(pending, "item", {"item": self._item_payload(item, detail=True)})
+                webhooks.append(("item", {"item": self._item_payload(item, detail=True)}))
         state.update(committed=False, applied=False, voided=True)
         order["status"] = order["order_status"] = "void"
         order["last_modified_time"] = zoho_time(self._stamp())
-        return json_response({"code": 0, "message": "Sales Order status has been changed to Void."})
+        webhooks.append(("salesorder", self._order_event(order)))
+        for event, payload in webhooks:
+            if force_webhooks:
+                pending.webhooks.append((event, payload))
+            else:
+                self.queue_api_webhook(pending, event, payload)
+
+    @staticmethod
+    def _order_event(order: dict) -> dict:
+        """The sales order module's default webhook payload: the order under its module key."""
+        return {"salesorder": dict(order)}
 
     # inventory adjustments ------------------------------------------------------------------------
 

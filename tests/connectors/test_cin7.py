@@ -3,15 +3,23 @@
 import pytest
 from django.utils import timezone
 
-from connectors import outbox, services
+from connectors import clients, outbox, services
 from connectors.clients import client_for
-from connectors.models import ExternalRef, OutboundMessage, SyncJob
+from connectors.models import ExternalRef, OutboundMessage, PartnerDocument, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory import services as stock
 from inventory.models import StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
+from reservations.models import Reservation
 from tests.connectors.accounts import cin7_account
+from tests.connectors.outbox_workers import (
+    expire_leases,
+    kill_while_sending,
+    send_again_now,
+    start_outbox_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +28,7 @@ SHOP = "Retail Store"
 
 @pytest.fixture
 def account(cin7_sandbox):
-    return cin7_account(cin7_sandbox)
+    return cin7_account(cin7_sandbox, circuit_fail_max=50)
 
 
 def full_sync(account) -> SyncJob:
@@ -185,3 +193,155 @@ class TestPosSales:
 
         assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["OnHand"]) == 12
         assert not cin7_sandbox.spec_violations()
+
+    @pytest.fixture
+    def slow_cin7(self, account, cin7_sandbox, pos, monkeypatch):
+        """Cin7 answers after 0.7 s, our client gives up after 0.3 s and waits at most 10 ms between attempts at
+        a read: every call times out, yet Cin7 does it."""
+        build = clients._cin7_client
+
+        def _cin7_client(account):
+            client = build(account)
+            client.max_backoff_seconds = 0.01
+            return client
+
+        monkeypatch.setattr(clients, "_cin7_client", _cin7_client)
+        account.settings["read_timeout_seconds"] = 0.3
+        account.save()
+        cin7_sandbox.configure_faults(latency_ms=700)
+        return cin7_sandbox
+
+    def test_a_sale_cin7_was_too_slow_to_confirm_is_found_by_its_external_id_not_made_again(
+        self, account, slow_cin7, pos
+    ):
+        self.sell(pos, 2)
+        for _ in range(3):  # the header is made; then even the look-ups time out
+            send_again_now()
+            outbox.deliver_due()
+        wait_until(lambda: slow_cin7.orders(), what="Cin7 to finish the sale")
+        slow_cin7.clear_faults()
+        send_again_now()
+        outbox.deliver_due()
+
+        (sale,) = slow_cin7.orders()  # one sale: no empty headers beside it
+        message = OutboundMessage.objects.get()
+        assert sale["ExternalID"] == message.dedupe_key
+        assert (message.status, message.response["found_existing"]) == ("delivered", True)
+        assert sale["Order"]["Status"] == "AUTHORISED"
+        assert int(slow_cin7.availability("TOMB45-001", SHOP)["Available"]) == on_hand(account, "TOMB45-001") == 8
+        booked = StockMovement.objects.count()
+        full_sync(account)
+        assert StockMovement.objects.count() == booked
+
+    def test_a_stock_adjustment_cin7_was_too_slow_to_confirm_is_found_by_its_reference(
+        self, account, slow_cin7, pos, superuser
+    ):
+        stock.adjust_stock(
+            warehouse=account.warehouse, variant=pos[1], delta=2, reason="receipt", source="admin", actor=superuser
+        )
+        # an earlier attempt read Cin7's 10 on hand and saved the level to set
+        OutboundMessage.objects.update(response={"targets": {"TOMB45-001": 12}})
+        for _ in range(3):  # posted, never answered; then even the look-ups time out
+            send_again_now()
+            outbox.deliver_due()
+        wait_until(lambda: slow_cin7.adjustments(), what="Cin7 to finish the adjustment")
+        slow_cin7.clear_faults()
+        send_again_now()
+        outbox.deliver_due()
+
+        (adjustment,) = slow_cin7.adjustments()
+        message = OutboundMessage.objects.get()
+        assert adjustment["Reference"] == message.dedupe_key
+        assert (message.status, message.response["found_existing"]) == ("delivered", True)
+        assert int(slow_cin7.availability("TOMB45-001", SHOP)["OnHand"]) == on_hand(account, "TOMB45-001") == 12
+        booked = StockMovement.objects.count()
+        full_sync(account)
+        assert StockMovement.objects.count() == booked
+        assert not slow_cin7.spec_violations()
+
+    def return_units(self, pos, units, return_ref="R-1"):
+        reservations.record_return(
+            channel=pos[0],
+            reservation_id=Reservation.objects.get().pk,
+            return_ref=return_ref,
+            lines=[reservations.ReturnRequest(pos[1], units)],
+            restock=True,
+        )
+
+    def test_a_return_is_a_credit_note_restocking_the_units_on_the_sale_we_pushed(self, account, cin7_sandbox, pos):
+        self.sell(pos, 3)
+        outbox.deliver_due()
+        self.return_units(pos, 2)
+        stale = full_sync(account)  # read before the credit note: Cin7 still has 7 available
+        assert stale.status == SyncJob.Status.SUCCEEDED
+        assert on_hand(account, "TOMB45-001") == 9
+
+        outbox.deliver_due()
+        full_sync(account)
+
+        (sale,) = cin7_sandbox.orders()
+        (invoice,) = sale["Invoices"]
+        (credit_note,) = sale["CreditNotes"]
+        message = OutboundMessage.objects.get(kind="push_return")
+        assert (invoice["Status"], credit_note["Status"], sale["Status"]) == ("AUTHORISED", "AUTHORISED", "CREDITED")
+        assert message.dedupe_key in credit_note["Memo"]
+        assert [(line["Quantity"], line["Location"]) for line in credit_note["Restock"]] == [(2, SHOP)]
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["Available"]) == on_hand(account, "TOMB45-001") == 9
+        corrections = StockMovement.objects.filter(reason="sync_correction", variant__sku="TOMB45-001")
+        assert list(corrections.values_list("quantity", flat=True)) == [10]  # the first mirror of the level only
+        documents = PartnerDocument.objects.filter(reservation=Reservation.objects.get()).order_by("id")
+        assert [(d.kind, d.number) for d in documents] == [
+            ("sale", sale["Order"]["SaleOrderNumber"]),
+            ("credit_note", credit_note["CreditNoteNumber"]),
+        ]
+        assert not cin7_sandbox.spec_violations()
+
+        OutboundMessage.objects.filter(pk=message.pk).update(status="pending", next_attempt_at=timezone.now())
+        outbox.deliver_due()  # sent again: the credit note is found by its memo, not made twice
+        assert len(cin7_sandbox.orders()[0]["CreditNotes"]) == 1
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["OnHand"]) == 12
+
+    def test_a_second_return_of_a_credited_sale_is_a_stock_adjustment(self, account, cin7_sandbox, pos):
+        self.sell(pos, 3)
+        outbox.deliver_due()
+        self.return_units(pos, 1)
+        outbox.deliver_due()
+
+        self.return_units(pos, 1, return_ref="R-2")
+        outbox.deliver_due()
+
+        (adjustment,) = cin7_sandbox.adjustments()
+        second = OutboundMessage.objects.filter(kind="push_return").latest("id")
+        assert (adjustment["Reference"], second.response["route"]) == (second.dedupe_key, "adjustment")
+        assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["Available"]) == on_hand(account, "TOMB45-001") == 9
+        booked = StockMovement.objects.count()
+        full_sync(account)
+        assert StockMovement.objects.count() == booked
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_worker_killed_while_cin7_makes_the_sale_leaves_one_sale(account, cin7_sandbox, channel_with, listing_for):
+    cin7_sandbox.add_item(sku="TOMB45-001", stock={SHOP: 10}, price=14.99)
+    full_sync(account)
+    channel = channel_with(account.warehouse, code="bookbarber-pos", kind="pos")
+    listing_for(channel, Variant.objects.get(sku="TOMB45-001"))
+    reservations.record_pos_sale(
+        channel=channel, sale_id="S-1", lines=[reservations.LineRequest(Variant.objects.get(), 2)]
+    )
+    cin7_sandbox.configure_faults(latency_ms=1500)
+
+    kill_while_sending(start_outbox_worker(), "sale")
+    wait_until(lambda: cin7_sandbox.orders(), what="Cin7 to finish the sale the killed worker asked for")
+    cin7_sandbox.clear_faults()
+    expire_leases()
+    outbox.deliver_due()
+
+    (sale,) = cin7_sandbox.orders()  # not a second header beside it
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.response["sale_id"]) == ("delivered", sale["ID"])
+    assert sale["Order"]["Status"] == "AUTHORISED"
+    assert int(cin7_sandbox.availability("TOMB45-001", SHOP)["Available"]) == on_hand(account, "TOMB45-001") == 8
+    booked = StockMovement.objects.count()
+    full_sync(account)
+    assert StockMovement.objects.count() == booked

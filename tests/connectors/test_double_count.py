@@ -11,6 +11,7 @@ from inventory import services as stock
 from inventory.models import StockLevel, StockMovement
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
+from reservations.models import Reservation
 from tests.factories import ConnectorAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ def test_once_the_partner_applied_our_sale_its_snapshot_agrees_without_a_correct
     sell(pos, variant, 2)
     OutboundMessage.objects.update(
         status=OutboundMessage.Status.DELIVERED,
-        sent_at=timezone.now() - timedelta(seconds=2),
+        first_sent_at=timezone.now() - timedelta(seconds=2),
         delivered_at=timezone.now() - timedelta(seconds=1),
     )
 
@@ -76,7 +77,7 @@ def test_a_stale_snapshot_after_delivery_neither_resurrects_nor_subtracts_twice(
     stale = read_now()  # read before we sent the sale...
     OutboundMessage.objects.update(
         status=OutboundMessage.Status.DELIVERED,
-        sent_at=stale.finished_at + timedelta(seconds=1),  # ...which went out after the read finished
+        first_sent_at=stale.finished_at + timedelta(seconds=1),  # ...which went out after the read finished
         delivered_at=stale.finished_at + timedelta(seconds=2),
     )
 
@@ -102,7 +103,7 @@ def test_a_delivery_overlapping_the_read_defers_the_level(account, pos, variant)
     window = read_now()
     OutboundMessage.objects.update(
         status=OutboundMessage.Status.DELIVERED,
-        sent_at=window.started_at - timedelta(milliseconds=10),
+        first_sent_at=window.started_at - timedelta(milliseconds=10),
         delivered_at=window.started_at + timedelta(milliseconds=10),
     )
 
@@ -140,4 +141,53 @@ def test_local_adjustments_waiting_to_be_pushed_count_too(account, variant, rece
     apply_snapshots(account, [Snapshot(variant, 10)], read_now())  # Zoho has not got our +5 yet
 
     assert on_hand(account, variant) == 15
+    assert not corrections().exists()
+
+
+def test_a_message_whose_first_attempt_may_have_arrived_defers_its_levels(account, pos, variant):
+    sell(pos, variant, 2)
+    window = read_now()
+    # the attempt timed out (the partner may have applied it) and waits to be tried again
+    OutboundMessage.objects.update(
+        status=OutboundMessage.Status.PENDING, first_sent_at=window.started_at - timedelta(seconds=1)
+    )
+
+    outcome = apply_snapshots(account, [Snapshot(variant, 8)], window)  # it had arrived
+
+    assert outcome.deferred == 1
+    assert on_hand(account, variant) == 8
+    assert not corrections().exists()
+
+
+def test_a_dead_lettered_message_counts_as_not_applied(account, pos, variant):
+    sell(pos, variant, 2)
+    OutboundMessage.objects.update(
+        status=OutboundMessage.Status.DEAD, first_sent_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    apply_snapshots(account, [Snapshot(variant, 10)], read_now())
+
+    assert on_hand(account, variant) == 8
+    assert not corrections().exists()
+
+
+def test_a_return_waiting_to_be_pushed_counts_as_units_back(account, pos, variant):
+    sell(pos, variant, 3)
+    OutboundMessage.objects.update(
+        status=OutboundMessage.Status.DELIVERED,
+        first_sent_at=timezone.now() - timedelta(seconds=2),
+        delivered_at=timezone.now() - timedelta(seconds=1),
+    )
+    sale = Reservation.objects.get()
+    reservations.record_return(
+        channel=pos,
+        reservation_id=sale.pk,
+        return_ref="R-1",
+        lines=[reservations.ReturnRequest(variant, 1)],
+        restock=True,
+    )
+
+    apply_snapshots(account, [Snapshot(variant, 7)], read_now())  # the sale applied there, the return not yet
+
+    assert on_hand(account, variant) == 8
     assert not corrections().exists()

@@ -9,6 +9,7 @@ from connectors.snapshots import ReadWindow, Snapshot, apply_snapshots
 from inventory import services as stock
 from inventory.exceptions import InsufficientStock
 from reservations import services as reservations
+from reservations.models import Reservation
 from tests.factories import ConnectorAccountFactory, OrganizationFactory, WarehouseFactory
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,7 @@ def test_a_pos_sale_writes_one_push_sale_message_with_its_effect_and_figures(acc
     assert message.payload["reference"] == "pos:S-1"
     assert (message.payload["order_ref"], message.payload["invoice_number"]) == ("S-1", "INV-7")
     assert message.payload["channel"] == pos.name
+    assert message.payload["reservation_id"] == str(Reservation.objects.get(order_ref="S-1").pk)
 
 
 def test_a_checkout_sale_without_prices_is_pushed_at_the_catalogue_price(account, pos, variant):
@@ -81,6 +83,7 @@ def test_another_organizations_sale_reaches_the_supplier_without_its_prices_or_n
     payload = OutboundMessage.objects.get().payload
     assert (payload["order_ref"], payload["invoice_number"]) == ("", "")
     assert payload["reference"] == f"rival-pos:{sale.pk}"
+    assert payload["reservation_id"] == str(sale.pk)
     assert (payload["lines"][0]["unit_price"], payload["lines"][0]["tax"]) == (str(variant.price), "0")
 
 
@@ -127,3 +130,39 @@ def test_a_disabled_account_gets_no_messages(account, pos, variant, superuser):
     )
 
     assert not OutboundMessage.objects.exists()
+
+
+def test_units_of_a_pushed_sale_coming_back_are_a_return_of_that_sale(account, pos, variant):
+    sale, _ = reservations.record_pos_sale(
+        channel=pos,
+        sale_id="S-1",
+        lines=[reservations.LineRequest(variant, 3, unit_price=Decimal("18.50"), tax=Decimal("4.44"))],
+    )
+    sold = OutboundMessage.objects.get()
+
+    reservations.record_return(
+        channel=pos,
+        reservation_id=sale.pk,
+        return_ref="R-1",
+        lines=[reservations.ReturnRequest(variant, 2)],
+        restock=True,
+        reason="wrong size",
+    )
+
+    returned = OutboundMessage.objects.exclude(pk=sold.pk).get()
+    assert returned.kind == "push_return"
+    assert returned.dedupe_key.startswith("stockpool-return-")
+    assert (returned.payload["sale"], returned.payload["reservation_id"]) == (sold.dedupe_key, str(sale.pk))
+    assert returned.payload["reference"] == "pos:S-1 return R-1"
+    (line,) = returned.payload["lines"]
+    assert (line["quantity"], line["unit_price"], line["tax"]) == (2, "18.50", "2.96")
+    assert returned.stock_effects == [{"warehouse_id": account.warehouse_id, "variant_id": variant.pk, "quantity": 2}]
+
+
+def test_a_return_booked_by_hand_without_a_pushed_sale_is_an_adjustment(account, pos, variant, superuser):
+    stock.adjust_stock(
+        warehouse=account.warehouse, variant=variant, delta=1, reason="return", source="admin", actor=superuser
+    )
+
+    message = OutboundMessage.objects.get()
+    assert (message.kind, message.payload["lines"][0]["delta"]) == ("push_adjustment", 1)

@@ -547,3 +547,78 @@ def test_the_contract_checks_cin7_bodies_and_the_request_log(cin7_sandbox, api):
     assert contract.request_violations("POST", "/externalapi/v2/Sale", {"CustomerID": cin7_sandbox.customer_id}) == []
     assert contract.request_violations("POST", "/ExternalApi/v2/sale", {"Location": "Main Warehouse"}) != []
     assert contract.request_violations("GET", "/product", None) == []
+
+
+# --- invoices, credit notes and voids -------------------------------------------------------------------------
+
+
+def invoice(api, sale_id, **extra):
+    return api.post("/sale/invoice", {"SaleID": sale_id, "Status": "AUTHORISED", "InvoiceDate": "2026-12-01", **extra})
+
+
+def credit_note(api, sale_id, sku, quantity, restock=None, price=10.0, **extra):
+    line = {"SKU": sku, "Quantity": quantity, "Price": price, "Tax": 0, "Total": round(quantity * price, 2)}
+    body = {
+        "SaleID": sale_id,
+        "Status": "AUTHORISED",
+        "CreditNoteDate": "2026-12-02",
+        "Lines": [line],
+        "Restock": [{"SKU": sku, "Quantity": quantity if restock is None else restock, "Location": "Main Warehouse"}],
+        **extra,
+    }
+    return api.post("/sale/creditnote", body)
+
+
+def test_a_credit_note_needs_an_invoice_and_restocks_what_it_credits(cin7_sandbox, api, webhook_receiver):
+    cin7_sandbox.add_item(sku="RET", stock={"Main Warehouse": 10})
+    sale = new_sale(api)
+    order(api, sale["ID"], "RET", 3)
+    cin7_sandbox.configure_webhook(webhook_receiver.url)
+
+    assert "Invoice" in credit_note(api, sale["ID"], "RET", 2).json()["Exception"]
+    invoiced = invoice(api, sale["ID"])
+    assert invoiced.status_code == 200, invoiced.text
+    assert [line["Quantity"] for line in invoiced.json()["Invoices"][0]["Lines"]] == [3]  # the order's lines
+    assert "exceeds invoiced" in credit_note(api, sale["ID"], "RET", 4).json()["Exception"]
+    assert "exceeds credited" in credit_note(api, sale["ID"], "RET", 2, restock=3).json()["Exception"]
+    credited = credit_note(api, sale["ID"], "RET", 2, Memo="Stockpool return R-1")
+
+    assert credited.status_code == 200, credited.text
+    (note,) = credited.json()["CreditNotes"]
+    assert (note["Status"], note["CreditNoteNumber"], note["Memo"]) == (
+        "AUTHORISED",
+        "CR-00001",
+        "Stockpool return R-1",
+    )
+    assert row(cin7_sandbox, "RET") == (12, 3, 9)  # restocked on hand; the unshipped sale's allocation stays
+    listed = api.get("/saleList", ExternalID="").json()["SaleList"][0]
+    assert (listed["Status"], listed["CreditNoteStatus"], listed["CreditNoteNumber"]) == (
+        "CREDITED",
+        "AUTHORISED",
+        "CR-00001",
+    )
+    assert "cannot be changed" in credit_note(api, sale["ID"], "RET", 1).json()["Exception"]  # one per simple sale
+    events = [r.json["EventType"] for r in webhook_receiver.wait_for(3) if isinstance(r.json, dict)]
+    assert "Sale/CreditNoteAuthorised" in events
+    assert api.get("/sale/creditnote", SaleID=sale["ID"]).json()["CreditNotes"] == [note]
+    assert not cin7_sandbox.spec_violations()
+
+
+def test_a_clerks_void_releases_the_allocation_and_sends_the_events(cin7_sandbox, api, webhook_receiver):
+    cin7_sandbox.add_item(sku="VOID", stock={"Main Warehouse": 5})
+    sale = new_sale(api)
+    order(api, sale["ID"], "VOID", 2)
+    invoiced = new_sale(api)
+    order(api, invoiced["ID"], "VOID", 1)
+    invoice(api, invoiced["ID"])
+    cin7_sandbox.configure_webhook(webhook_receiver.url)
+
+    voided = control(cin7_sandbox, "POST", f"orders/{sale['ID']}/void").json()["sale"]
+
+    assert voided["Status"] == "VOIDED"
+    assert row(cin7_sandbox, "VOID") == (5, 1, 4)
+    received = webhook_receiver.wait_for(2)
+    assert {"Sale/Voided"} == {r.json["EventType"] for r in received if isinstance(r.json, dict)}
+    assert [r.json[0]["Available"] for r in received if isinstance(r.json, list)] == [4]
+    refused = control(cin7_sandbox, "POST", f"orders/{invoiced['ID']}/void")
+    assert "invoice" in refused.json()["error"]

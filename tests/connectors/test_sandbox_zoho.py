@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from connectors.sandbox import ZohoSandbox
+from connectors.sandbox.base import ControlError
 from connectors.sandbox.zoho import THROTTLE_MESSAGE, parse_zoho_time, zoho_time
 
 TIMEOUT = 5
@@ -713,6 +714,43 @@ def test_api_changes_send_webhooks_after_the_response_when_switched_on(zoho_sand
 
     received = webhook_receiver.wait_for(1)
     assert received[0].json["item"]["stock_on_hand"] == 4
+
+
+def test_a_clerks_void_gives_stock_back_and_sends_the_item_and_sales_order_webhooks(
+    zoho_sandbox, api, webhook_receiver
+):
+    item = zoho_sandbox.add_item(sku="VOID-1", stock={"Head Office": 8})
+    order = api.post("/salesorders", sales_order(zoho_sandbox, item["item_id"], 3)).json()["salesorder"]
+    zoho_sandbox.configure_webhook(webhook_receiver.url, headers={"X-Stockpool-Secret": "s3cret"})
+
+    voided = control(zoho_sandbox, "POST", f"orders/{order['salesorder_id']}/void").json()["salesorder"]
+
+    assert voided["status"] == "void"
+    assert zoho_sandbox.stock("VOID-1", "Head Office") == 8
+    by_module = {next(iter(r.json)): r.json for r in webhook_receiver.wait_for(2)}
+    assert by_module["item"]["item"]["stock_on_hand"] == 8
+    assert (
+        by_module["salesorder"]["salesorder"]["salesorder_id"],
+        by_module["salesorder"]["salesorder"]["status"],
+    ) == (
+        order["salesorder_id"],
+        "void",
+    )
+    assert control(zoho_sandbox, "POST", f"orders/{order['salesorder_id']}/void").status_code == 400
+
+
+def test_sales_order_webhooks_follow_api_changes_and_only_the_modules_configured(zoho_sandbox, api, webhook_receiver):
+    item = zoho_sandbox.add_item(sku="HOOK-4", stock={"Head Office": 8})
+    zoho_sandbox.configure(webhooks_for_api_changes=True)
+    zoho_sandbox.configure_webhook(webhook_receiver.url, modules=["salesorder"])
+
+    order = api.post("/salesorders", sales_order(zoho_sandbox, item["item_id"])).json()["salesorder"]
+    api.post(f"/salesorders/{order['salesorder_id']}/status/void", {})
+
+    received = webhook_receiver.wait_for(2)
+    assert [r.json["salesorder"]["status"] for r in received] == ["confirmed", "void"]
+    with pytest.raises(ControlError):
+        zoho_sandbox.configure_webhook(webhook_receiver.url, modules=["invoice"])
 
 
 # --- contract checks -----------------------------------------------------------------------------------------

@@ -17,12 +17,20 @@ from django.utils import timezone
 from connectors import clients, outbox, services
 from connectors.clients import client_for
 from connectors.http import CircuitOpen, PartnerAuthError, PartnerUnavailable
-from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, SyncJob
+from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, PartnerDocument, SyncJob
 from connectors.sync import run_sync_job, start_sync
 from inventory.models import Category, StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
+from reservations.models import Reservation
 from tests.connectors.accounts import zoho_account
+from tests.connectors.outbox_workers import (
+    expire_leases,
+    kill_while_sending,
+    send_again_now,
+    start_outbox_worker,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -390,6 +398,98 @@ class TestPush:
 
         monkeypatch.setattr(clients, "_zoho_client", _zoho_client)
 
+    @pytest.fixture
+    def slow_zoho(self, account, zoho_sandbox, pos, brief_backoff):
+        """Zoho answers after 0.7 s, our client gives up after 0.3 s: every call times out, yet Zoho does it."""
+        account.settings["read_timeout_seconds"] = 0.3
+        account.save()
+        warm_up(account)
+        zoho_sandbox.configure_faults(latency_ms=700)
+        return zoho_sandbox
+
+    def test_a_sales_order_zoho_was_too_slow_to_confirm_is_found_not_made_again(self, account, slow_zoho, pos):
+        self.sell(pos, 2)
+        outbox.deliver_due()  # the order is created, but we time out before the answer
+        wait_until(lambda: slow_zoho.logged_requests("POST", "/salesorders"), what="Zoho to finish the order")
+        message = OutboundMessage.objects.get()
+        assert (message.status, message.response["sending"]) == ("pending", "salesorder")
+
+        send_again_now()
+        outbox.deliver_due()  # still too slow: even the look-up times out, so nothing is sent
+        slow_zoho.clear_faults()
+        send_again_now()
+        outbox.deliver_due()
+
+        (order,) = slow_zoho.orders()
+        message.refresh_from_db()
+        assert (message.status, message.response["found_existing"]) == ("delivered", True)
+        assert message.response["salesorder_id"] == order["salesorder_id"]
+        assert len(slow_zoho.logged_requests("POST", "/salesorders")) == 1
+        assert sandbox_stock(slow_zoho, "TOMB45-001") == on_hand(account, "TOMB45-001") == 8
+        booked = StockMovement.objects.count()
+        full_sync(account)
+        assert StockMovement.objects.count() == booked  # no correction: the sale counted once on both sides
+
+    def test_an_adjustment_zoho_was_too_slow_to_confirm_is_applied_once(self, account, slow_zoho, pos, superuser):
+        from inventory import services as stock
+
+        stock.adjust_stock(
+            warehouse=account.warehouse, variant=pos[1], delta=1, reason="receipt", source="admin", actor=superuser
+        )
+        for _ in range(3):  # a delta Zoho applied, three deliveries that each timed out
+            send_again_now()
+            outbox.deliver_due()
+        wait_until(lambda: slow_zoho.adjustments(), what="Zoho to finish the adjustment")
+        slow_zoho.clear_faults()
+        send_again_now()
+        outbox.deliver_due()
+
+        (adjustment,) = slow_zoho.adjustments()
+        message = OutboundMessage.objects.get()
+        assert adjustment["reference_number"] == message.dedupe_key
+        assert (message.status, message.response["found_existing"]) == ("delivered", True)
+        assert sandbox_stock(slow_zoho, "TOMB45-001") == on_hand(account, "TOMB45-001") == 11
+        booked = StockMovement.objects.count()
+        full_sync(account)
+        assert StockMovement.objects.count() == booked
+        assert not slow_zoho.spec_violations()
+
+    def test_a_return_is_an_adjustment_naming_the_sales_order_and_counted_once(self, account, zoho_sandbox, pos):
+        self.sell(pos, 3)
+        outbox.deliver_due()
+        sale = Reservation.objects.get()
+        reservations.record_return(
+            channel=pos[0],
+            reservation_id=sale.pk,
+            return_ref="R-1",
+            lines=[reservations.ReturnRequest(pos[1], 2)],
+            restock=True,
+        )
+        stale = full_sync(account)  # read before the return reached Zoho: still 7 there
+        assert stale.status == SyncJob.Status.SUCCEEDED
+
+        outbox.deliver_due()
+        full_sync(account)
+
+        (order,) = zoho_sandbox.orders()
+        (adjustment,) = zoho_sandbox.adjustments()
+        assert adjustment["line_items"][0]["quantity_adjusted"] == 2
+        assert order["salesorder_number"] in adjustment["description"]
+        assert adjustment["reason"].startswith("Stockpool return")
+        assert sandbox_stock(zoho_sandbox, "TOMB45-001") == on_hand(account, "TOMB45-001") == 9
+        first_pull = SyncJob.objects.order_by("id").first()
+        assert (
+            not StockMovement.objects.filter(reason="sync_correction")
+            .exclude(reference=f"zoho sync job {first_pull.pk}")
+            .exists()
+        )
+        documents = PartnerDocument.objects.filter(reservation=sale).order_by("id")
+        assert [(d.kind, d.partner_id) for d in documents] == [
+            ("sales_order", order["salesorder_id"]),
+            ("adjustment", adjustment["inventory_adjustment_id"]),
+        ]
+        assert not zoho_sandbox.spec_violations()
+
     def test_failures_are_retried_later_and_dead_lettered_at_last(self, account, zoho_sandbox, pos, brief_backoff):
         self.sell(pos, 1)
         zoho_sandbox.configure_faults(error_rate=1.0)
@@ -453,6 +553,37 @@ def test_a_job_killed_mid_pull_resumes_without_duplicates(account, zoho_sandbox)
     assert Variant.objects.count() == 1000
     assert ExternalRef.objects.filter(account=account, content_type__model="variant").count() == 1000
     assert not ledger_mismatches().exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_a_worker_killed_while_zoho_makes_the_sales_order_leaves_one_order(
+    account, zoho_sandbox, channel_with, listing_for
+):
+    zoho_sandbox.add_item(sku="TOMB45-001", stock={HEAD_OFFICE: 10})
+    full_sync(account)
+    channel = channel_with(account.warehouse, code="counter", kind="pos")
+    listing_for(channel, Variant.objects.get(sku="TOMB45-001"))
+    reservations.record_pos_sale(
+        channel=channel, sale_id="S-1", lines=[reservations.LineRequest(Variant.objects.get(), 2)]
+    )
+    zoho_sandbox.configure_faults(latency_ms=1500)
+
+    kill_while_sending(start_outbox_worker(), "salesorder")
+    wait_until(lambda: zoho_sandbox.orders(), what="Zoho to finish the order the killed worker asked for")
+    zoho_sandbox.clear_faults()
+    assert OutboundMessage.objects.get().status == OutboundMessage.Status.SENDING  # held by the dead worker
+    assert outbox.deliver_due() == 0  # its lease still runs: nobody sends it meanwhile
+    expire_leases()
+    outbox.deliver_due()
+
+    (order,) = zoho_sandbox.orders()
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.response["salesorder_id"]) == ("delivered", order["salesorder_id"])
+    assert sandbox_stock(zoho_sandbox, "TOMB45-001") == on_hand(account, "TOMB45-001") == 8
+    booked = StockMovement.objects.count()
+    full_sync(account)
+    assert StockMovement.objects.count() == booked
 
 
 def _database_url() -> str:
