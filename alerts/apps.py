@@ -15,12 +15,14 @@ class AlertsConfig(AppConfig):
             exports,
             scoping,
         )
+        from connectors.documents import statuses_changed
         from connectors.reconcile import reconciled
         from inventory import events
 
         events.stock_changed.connect(evaluate_changed_variants, dispatch_uid="alerts.stock_changed")
         events.demo_world_loaded.connect(demo.configure_demo_rules, dispatch_uid="alerts.demo")
         reconciled.connect(evaluate_reconciliation, dispatch_uid="alerts.reconciled")
+        statuses_changed.connect(evaluate_partner_documents, dispatch_uid="alerts.partner_documents")
 
 
 def evaluate_changed_variants(sender, variant_ids, **kwargs) -> None:
@@ -38,4 +40,14 @@ def evaluate_reconciliation(sender, report, **kwargs) -> None:
     from alerts import services
     from alerts.models import Kind
 
-    services.evaluate([Kind.LEDGER_MISMATCH, Kind.SYNC_CORRECTIONS, Kind.SYNC_FAILED])
+    services.evaluate(
+        [Kind.LEDGER_MISMATCH, Kind.SYNC_CORRECTIONS, Kind.SYNC_FAILED, Kind.DUPLICATE_DOCUMENTS, Kind.SALE_VOIDED]
+    )
+
+
+def evaluate_partner_documents(sender, **kwargs) -> None:
+    """A system of record reported new statuses of our documents (a sale voided there): tell a manager now."""
+    from alerts import services
+    from alerts.models import Kind
+
+    services.evaluate([Kind.SALE_VOIDED])

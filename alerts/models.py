@@ -35,6 +35,8 @@ class Kind(models.TextChoices):
     WEBHOOK_FAILURES = "webhook_failures", "Webhook failures"
     CIRCUIT_OPEN = "circuit_open", "Connector circuit open"
     DEAD_LETTER = "dead_letter", "Outbound messages dead-lettered"
+    DUPLICATE_DOCUMENTS = "duplicate_documents", "Duplicate documents at a system of record"
+    SALE_VOIDED = "sale_voided", "A sale made here voided in its system of record"
     OVERSELL_ATTEMPTS = "oversell_attempts", "Oversell attempts"
     OVERSELL_INCIDENT = "oversell_incident", "Oversell incident (a channel sold what we did not have)"
     EXPIRY_RATE = "expiry_rate", "Reservation expiry rate"

@@ -22,7 +22,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from alerts.models import Alert, AlertRule, Kind
-from connectors.models import ConnectorAccount, OutboundMessage, SyncConflict, SyncJob, WebhookEvent
+from connectors.models import (
+    ConnectorAccount,
+    OutboundMessage,
+    PartnerDocument,
+    SyncConflict,
+    SyncJob,
+    WebhookEvent,
+)
 from inventory import selectors as stock
 from inventory.models import Channel, ChannelListing, Organization, StockLevel, StockMovement, Variant
 from reservations.models import OversellIncident, Reservation, StockRefusal
@@ -539,6 +546,79 @@ def detect_dead_letters(rules: list[AlertRule]) -> Detection:
     return Detection(Kind.DEAD_LETTER, findings)
 
 
+def detect_duplicate_documents(rules: list[AlertRule]) -> Detection:
+    """Copies of one of our documents a reconciliation found at a system of record (a re-send that made a
+    second sales order, sale or adjustment): per account, until they are voided or deleted there."""
+    rule = rules[0]
+    copies = (
+        PartnerDocument.objects.filter(duplicate=True)
+        .exclude(status__in=PartnerDocument.GONE)
+        .select_related("account", "message")
+        .order_by("account_id", "created_at", "id")
+    )
+    by_account: dict = {}
+    for copy in copies:
+        by_account.setdefault(copy.account, []).append(copy)
+    findings = []
+    for account, found in by_account.items():
+        named = ", ".join(f"{c.get_kind_display().lower()} {c.number or c.partner_id}" for c in found[:5])
+        finding = _account_finding(
+            account,
+            rule,
+            f"{len(found)} document(s) made twice for one message: {named}"
+            + (" and more" if len(found) > 5 else "")
+            + ". Void or delete the copies there; stock there may be off until then.",
+            documents=[c.partner_id for c in found],
+        )
+        finding.count = len(found)
+        findings.append(finding)
+    return Detection(Kind.DUPLICATE_DOCUMENTS, findings)
+
+
+def detect_sales_voided(rules: list[AlertRule]) -> Detection:
+    """A sale made here that its system of record now shows voided: once per sale, until a manager resolves it
+    (the void is final, so the alert would otherwise come back). Its stock comes back with the partner's next
+    figure, through the double-count rule, not here."""
+    rule = rules[0]
+    settled = set(
+        Alert.objects.filter(
+            kind=Kind.SALE_VOIDED, status=Alert.Status.RESOLVED, resolved_by__isnull=False
+        ).values_list("subject", flat=True)
+    )
+    voided = PartnerDocument.objects.filter(
+        kind__in=PartnerDocument.SALE_KINDS, duplicate=False, status=PartnerDocument.Status.VOID
+    ).select_related("account", "reservation__channel")
+    findings = []
+    for document in voided:
+        if f"document:{document.pk}" in settled:
+            continue
+        sale = document.reservation
+        what = f"sale {_sale_number(sale, document.account)} on {sale.channel.code}" if sale else "a sale made here"
+        findings.append(
+            Finding(
+                f"document:{document.pk}",
+                f"{document.get_kind_display()} {document.number or document.partner_id} at {document.account}",
+                f"{document.account.get_kind_display()} shows {document.get_kind_display().lower()} "
+                f"{document.number or document.partner_id} ({what}) voided there. Its stock comes back with "
+                "the next figure from there; check the sale, and resolve this once it is settled.",
+                rule,
+                account_id=document.account_id,
+                context={
+                    "document": document.partner_id,
+                    "reservation": str(sale.pk) if sale else None,
+                    "voided_seen_at": document.status_changed_at.isoformat(),
+                },
+            )
+        )
+    return Detection(Kind.SALE_VOIDED, findings)
+
+
+def _sale_number(sale: Reservation, account: ConnectorAccount) -> str:
+    """The channel's own order number on its own organization's stock; on a supplier's, our id of the sale (a
+    reseller's order numbers are not the supplier's to see)."""
+    return sale.order_ref if sale.channel.organization_id == account.organization_id else str(sale.pk)
+
+
 #: The detectors the minute sweep runs (ledger mismatches run on stock events and nightly).
 SWEPT = {
     Kind.OVERSELL_ATTEMPTS: detect_oversell_attempts,
@@ -552,6 +632,8 @@ SWEPT = {
     Kind.WEBHOOK_FAILURES: detect_webhook_failures,
     Kind.CIRCUIT_OPEN: detect_circuit_open,
     Kind.DEAD_LETTER: detect_dead_letters,
+    Kind.DUPLICATE_DOCUMENTS: detect_duplicate_documents,
+    Kind.SALE_VOIDED: detect_sales_voided,
 }
 
 

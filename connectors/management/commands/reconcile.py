@@ -17,7 +17,10 @@ FINISHED = (SyncJob.Status.SUCCEEDED, SyncJob.Status.FAILED)
 
 
 class Command(BaseCommand):
-    help = "Reconcile every mirrored warehouse with its partner and check the ledger; exit 1 if anything is off."
+    help = (
+        "Reconcile every mirrored warehouse with its partner, look for documents made twice there and check the "
+        "ledger; exit 1 if anything is off."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--account", type=int, action="append", help="only these connector account ids")
@@ -43,9 +46,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {error}")
         for line in report.ledger_mismatches + report.reserved_mismatches:
             self.stdout.write(self.style.ERROR(f"mismatch: {line}"))
+        for line in report.duplicates:
+            self.stdout.write(self.style.ERROR(f"duplicate: {line}"))
+        for line in report.document_errors:
+            self.stdout.write(self.style.ERROR(line))
         if not report.clean:
             raise CommandError("Reconciliation found problems (above).")
-        self.stdout.write(self.style.SUCCESS("Ledger consistent; every mirrored warehouse reconciled."))
+        self.stdout.write(
+            self.style.SUCCESS("Ledger consistent; every mirrored warehouse reconciled, no document made twice.")
+        )
 
 
 class _ProgressReporter:
