@@ -179,6 +179,7 @@ class SyncJob(models.Model):
         FULL = "full", "Full pull"
         INCREMENTAL = "incremental", "Incremental pull"
         PUSH = "push", "Push"
+        ORDERS = "orders", "Orders pull"  # a marketplace's own orders, booked as channel orders (Amazon)
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -460,3 +461,50 @@ class PartnerDocument(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.number or self.partner_id} at {self.account} ({self.status})"
+
+
+class AmazonOffer(models.Model):
+    """How Amazon sells one of our variants: fulfilled by us (MFN: the DEFAULT quantity we publish) or by
+    Amazon from its own centres (AFN: its stock only mirrored by the FBA pull, never given a DEFAULT quantity,
+    which would convert the offer and strand its units), and the product type its submissions must name.
+    Learnt from the Listings API and the FBA pull: partner knowledge, kept here rather than in inventory."""
+
+    class Fulfillment(models.TextChoices):
+        MFN = "MFN", "Merchant-fulfilled (we ship)"
+        AFN = "AFN", "Fulfilled by Amazon (FBA)"
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="amazon_offers")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    fulfillment = models.CharField(max_length=3, choices=Fulfillment.choices)
+    product_type = models.CharField(
+        max_length=100, blank=True, help_text="The listing's product type at Amazon (unknown if learnt from FBA)."
+    )
+    learnt_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "variant"], name="amazonoffer_unique")]
+
+    def __str__(self):
+        return f"{self.variant_id} at {self.account_id}: {self.fulfillment}"
+
+
+class AmazonFeed(models.Model):
+    """A listings feed we submitted to Amazon, or may have: recorded with the quantities it carries before
+    ``createFeed`` is called, so that after an unanswered call (a timeout, a killed worker) the feed is looked
+    up at Amazon and waited for rather than sent again."""
+
+    account = models.ForeignKey(ConnectorAccount, on_delete=models.CASCADE, related_name="amazon_feeds")
+    document_id = models.CharField(max_length=200, help_text="Our uploaded feed document.")
+    feed_id = models.CharField(max_length=64, blank=True, help_text="Amazon's id, once an answer or a lookup gives it.")
+    quantities = models.JSONField(help_text="[outbound message id, quantity] it carries, in its messageId order.")
+    started_at = models.DateTimeField(help_text="When createFeed was called: where a lookup searches.")
+    settled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its report was applied, or it was found never to have reached Amazon."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "settled_at"], name="amazonfeed_unsettled")]
+
+    def __str__(self):
+        return f"feed {self.feed_id or '(unanswered)'} of {self.account_id}"
+

@@ -56,6 +56,15 @@ def republish(account: ConnectorAccount, listing_id: int) -> None:
     transaction.on_commit(outbox.kick_relay)
 
 
+def latest_publication(account: ConnectorAccount, sku: str) -> tuple[ChannelListing | None, OutboundMessage | None]:
+    """The channel's listing of ``sku`` and the publication carrying its latest figure (either may be None)."""
+    listing = ChannelListing.objects.filter(channel=account.channel, variant__sku=sku).select_related("variant").first()
+    message = (
+        OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing.pk)).first() if listing else None
+    )
+    return listing, message
+
+
 @transaction.atomic
 def settle_quantity_drift(account: ConnectorAccount, sku: str, remote: int) -> SyncConflict | None:
     """A channel's partner reports a quantity that differs from what we last published: decide by strategy.
@@ -63,11 +72,12 @@ def settle_quantity_drift(account: ConnectorAccount, sku: str, remote: int) -> S
     ``hub_wins`` (and ``highest``/``lowest`` when ours is the one kept) publishes ours again;
     ``source_wins`` leaves the partner's figure until our availability next changes; ``manual``
     opens a conflict for a manager. Every disagreement is recorded.
+
+    The partner's figure may be lower because of its own orders: the caller books those first (the channel's
+    orders, as the double-count rule counts our unacknowledged sales), so that ours already leaves them out and
+    a sale made there is never published back (Amazon's connector catches up on its orders before settling).
     """
-    listing = ChannelListing.objects.filter(channel=account.channel, variant__sku=sku).select_related("variant").first()
-    message = (
-        OutboundMessage.objects.filter(account=account, dedupe_key=dedupe_key(listing.pk)).first() if listing else None
-    )
+    listing, message = latest_publication(account, sku)
     ours = message.payload.get("quantity") if message else None
     if ours is None or ours == remote:
         return None

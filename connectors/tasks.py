@@ -49,3 +49,10 @@ def reconcile_task(account_ids: list[int] | None = None):
 
     accounts = ConnectorAccount.objects.filter(enabled=True)
     reconcile(accounts=accounts.filter(pk__in=account_ids) if account_ids else accounts)
+
+
+@shared_task(ignore_result=True)
+def pull_amazon_orders_task():
+    from connectors.amazon_orders import pull_due_accounts
+
+    pull_due_accounts()

@@ -136,7 +136,9 @@ def identify(account: ConnectorAccount, payload, body: bytes) -> tuple[str, str]
         return _partner_id(payload.get("id"), digest), str(payload.get("type", ""))[:EVENT_TYPE_LENGTH]
     if account.kind == Kind.AMAZON_SP_API and isinstance(payload, dict):
         notification = payload.get("detail", payload)
-        metadata = notification.get("NotificationMetadata") or {}
+        notification = notification if isinstance(notification, dict) else {}  # stored all the same, rejected later
+        metadata = notification.get("NotificationMetadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
         event_type = str(notification.get("NotificationType", ""))[:EVENT_TYPE_LENGTH]
         return _partner_id(metadata.get("NotificationId"), digest), event_type
     if account.kind == Kind.CIN7_CORE:

@@ -112,8 +112,9 @@ Feeds 2021-06-30 (JSON_LISTINGS_FEED only)
     ``unknown_sku`` is ``"accepted"``) or an invalid patch value (``4000001``) is an ERROR issue for that
     message, which is not applied; the others are. A document that was never uploaded, is not JSON, breaks
     the document schema or names another seller makes the feed FATAL (with a report). ``GET
-    /feeds/2021-06-30/feeds`` (feedTypes, processingStatuses, pageSize, nextToken) and ``DELETE .../feeds/
-    {feedId}`` (IN_QUEUE only) exist too.
+    /feeds/2021-06-30/feeds`` (feedTypes, processingStatuses, marketplaceIds, createdSince (default 90 days
+    ago), createdUntil (default now), pageSize, nextToken) and ``DELETE .../feeds/{feedId}`` (IN_QUEUE only)
+    exist too.
 
 Orders v0 (C.6b)
     ``GET /orders/v0/orders`` (getOrders): ``MarketplaceIds`` required (at most 50); exactly one of
@@ -2905,12 +2906,15 @@ class AmazonSandbox(BaseSandbox):
             state = self._page_tokens.get(next_token)
             if state is None or "feeds" not in state:
                 raise self._invalid("Invalid nextToken")
-            feed_types, statuses, page_size, offset = state["feeds"]
+            feed_types, statuses, marketplaces, since, until, page_size, offset = state["feeds"]
         else:
             feed_types = self._list_param(request, "feedTypes")
             if not feed_types:
                 raise self._invalid("feedTypes or nextToken is required")
             statuses = self._list_param(request, "processingStatuses")
+            marketplaces = self._list_param(request, "marketplaceIds")
+            since = self._time_param(request, "createdSince") or self.now() - timedelta(days=90)
+            until = self._time_param(request, "createdUntil") or self.now()
             try:
                 page_size = int(request.args.get("pageSize", 10))
             except ValueError:
@@ -2923,12 +2927,16 @@ class AmazonSandbox(BaseSandbox):
         rows = [
             feed
             for feed in sorted(self.feeds_by_id.values(), key=lambda f: f["createdTime"], reverse=True)
-            if feed["feedType"] in feed_types and (not statuses or feed["processingStatus"] in statuses)
+            if feed["feedType"] in feed_types
+            and (not statuses or feed["processingStatus"] in statuses)
+            and (not marketplaces or set(marketplaces) & set(feed["marketplaceIds"]))
+            and since <= feed["createdTime"] <= until
         ]
         result: dict[str, Any] = {"feeds": [self._feed_dict(feed) for feed in rows[offset : offset + page_size]]}
         if offset + page_size < len(rows):
             token = self._hex("page-token")
-            self._page_tokens[token] = {"offset": 0, "feeds": (feed_types, statuses, page_size, offset + page_size)}
+            filters = (feed_types, statuses, marketplaces, since, until, page_size, offset + page_size)
+            self._page_tokens[token] = {"offset": 0, "feeds": filters}
             result["nextToken"] = token
         return json_response(result)
 
