@@ -1,8 +1,8 @@
 """The demo's partner accounts, played by the sandboxes that ``make run`` starts: BMB's Zoho Inventory
 and BookBarber's Cin7 Core (systems of record), the Medusa storefront (whose order events its sandbox sends
 to us signed, as our subscriber recipe does) and the Amazon seller account we publish to (its FBA warehouse
-mirrored). BMB settles price disagreements with Zoho by hand, and one waits
-for its manager."""
+mirrored; its notifications, orders included, relayed to us with the relay's API key). BMB settles price
+disagreements with Zoho by hand, and one waits for its manager."""
 
 from decimal import Decimal
 
@@ -83,6 +83,7 @@ def create_demo_accounts(sender, organizations, warehouses, channels, **kwargs) 
             "client_secret": amazon.client_secret,
             "refresh_token": amazon.refresh_token,
         },
+        webhook_secret=amazon.relay_api_key,  # the API key its notification relay sends
     )
 
 
