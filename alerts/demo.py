@@ -12,7 +12,15 @@ from inventory.models import Membership
 PLATFORM_EMAIL = "ops@stockpool.example"
 #: Whom the first demo's platform rules mailed, about every organization: handed to the operator.
 FORMER_PLATFORM_EMAIL = "manager@bmb-wholesale.example"
-NOTIFIED_KINDS = (Kind.OUT_OF_STOCK, Kind.SYNC_FAILED, Kind.CIRCUIT_OPEN, Kind.DEAD_LETTER, Kind.BACK_IN_STOCK)
+NOTIFIED_KINDS = (
+    Kind.OUT_OF_STOCK,
+    Kind.SYNC_FAILED,
+    Kind.CIRCUIT_OPEN,
+    Kind.DEAD_LETTER,
+    Kind.BACK_IN_STOCK,
+    Kind.SALE_VOIDED,
+    Kind.DUPLICATE_DOCUMENTS,
+)
 
 
 def configure_demo_rules(sender, organizations, channels, **kwargs) -> None:

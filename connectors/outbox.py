@@ -41,6 +41,16 @@ BATCH_SIZE = 50
 SENDING_TIMEOUT = timedelta(minutes=5)
 CENT = Decimal("0.01")
 
+#: Our messages' dedupe keys begin so (``stockpool-sale-<operation id>``): how our documents are told from others.
+DEDUPE_KEY_PREFIX = "stockpool-"
+DEDUPE_PREFIXES = {
+    OutboundMessage.Kind.PUSH_SALE: "sale",
+    OutboundMessage.Kind.PUSH_RETURN: "return",
+    OutboundMessage.Kind.PUSH_ADJUSTMENT: "adj",
+}
+#: Between a sale's reference and a return's own in the return's ledger reference (reservations.services).
+RETURN_SEPARATOR = " return "
+
 
 def record_movements(sender, movements: list[StockMovement], source: str, **kwargs) -> None:
     """Turn our ledger rows at mirrored warehouses into messages for their systems of record: a sale as the
@@ -99,7 +109,7 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
                 stock_effects=[
                     {"warehouse_id": m.warehouse_id, "variant_id": m.variant_id, "quantity": m.quantity} for m in lines
                 ],
-                dedupe_key=f"{DEDUPE_KEY_PREFIX}{DEDUPE_PREFIXES[kind]}-{operation_id}",
+                dedupe_key=_dedupe_key(kind, operation_id),
                 next_attempt_at=now,
             )
         )
@@ -107,13 +117,9 @@ def record_movements(sender, movements: list[StockMovement], source: str, **kwar
     transaction.on_commit(kick_relay)
 
 
-#: Our messages' dedupe keys begin so (``stockpool-sale-<operation id>``): how our documents are told from others.
-DEDUPE_KEY_PREFIX = "stockpool-"
-DEDUPE_PREFIXES = {
-    OutboundMessage.Kind.PUSH_SALE: "sale",
-    OutboundMessage.Kind.PUSH_RETURN: "return",
-    OutboundMessage.Kind.PUSH_ADJUSTMENT: "adj",
-}
+def _dedupe_key(kind: str, operation_id) -> str:
+    """One message per kind and stock operation (the movements one service call booked)."""
+    return f"{DEDUPE_KEY_PREFIX}{DEDUPE_PREFIXES[kind]}-{operation_id}"
 
 
 def _line(movement: StockMovement, kind: str, external_id: str, sale: OutboundMessage | None) -> dict:
@@ -157,26 +163,35 @@ def _reservations_sold(sales) -> dict[str, str]:
 
 def _sales_returned(accounts, returns: list[StockMovement]) -> dict[tuple[int, str], OutboundMessage]:
     """The sale message each return movement gives units back to, by (account, reference): a return's
-    reference is its sale's followed by `` return <its own reference>``."""
+    reference is its sale's followed by `` return <its own reference>``, and the sale's movements at the same
+    warehouse name the operation its message's dedupe key was made from (indexed reads: this runs under the
+    stock transaction's locks)."""
     candidates = defaultdict(set)
     for movement in returns:
         parts = movement.reference.split(RETURN_SEPARATOR)
         for end in range(1, len(parts)):
-            candidates[RETURN_SEPARATOR.join(parts[:end])].add(movement.reference)
+            candidates[(movement.warehouse_id, RETURN_SEPARATOR.join(parts[:end]))].add(movement.reference)
     if not candidates:
         return {}
+    sold = StockMovement.objects.filter(
+        reason=StockMovement.Reason.SALE,
+        reference__in={reference for _, reference in candidates},
+        warehouse_id__in={warehouse_id for warehouse_id, _ in candidates},
+    ).values_list("warehouse_id", "reference", "operation_id")
+    account_of = {account.warehouse_id: account for account in accounts}
+    keys = {}
+    for warehouse_id, reference, operation_id in sold:
+        if (warehouse_id, reference) in candidates:
+            key = _dedupe_key(OutboundMessage.Kind.PUSH_SALE, operation_id)
+            keys[(account_of[warehouse_id].pk, key)] = candidates[(warehouse_id, reference)]
     sales = OutboundMessage.objects.filter(
-        account__in=list(accounts), kind=OutboundMessage.Kind.PUSH_SALE, payload__reference__in=list(candidates)
+        account__in=list(account_of.values()), dedupe_key__in={key for _, key in keys}
     )
     found = {}
     for sale in sales:
-        for reference in candidates[sale.payload["reference"]]:
+        for reference in keys.get((sale.account_id, sale.dedupe_key), ()):
             found[(sale.account_id, reference)] = sale
     return found
-
-
-#: Between a sale's reference and a return's own in the return's ledger reference (reservations.services).
-RETURN_SEPARATOR = " return "
 
 
 def _returned_line(movement: StockMovement, sale: OutboundMessage) -> dict:

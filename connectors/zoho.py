@@ -389,7 +389,8 @@ class ZohoConnector:
         """A list's rows, newest first, until they are older than ``until`` (a date)."""
         page = 1
         while True:
-            data = self.client.get(path, {"page": page, "per_page": PER_PAGE}).data
+            params = {"page": page, "per_page": PER_PAGE, "sort_column": "created_time", "sort_order": "D"}
+            data = self.client.get(path, params).data
             rows = data.get(key) or []
             yield from (row for row in rows if str(row.get("date", "")) >= until)
             if any(str(row.get("date", "")) < until for row in rows):
