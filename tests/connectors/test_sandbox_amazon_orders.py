@@ -300,3 +300,22 @@ def test_a_slow_operation_is_done_before_its_late_answer(amazon_sandbox, api):
 
     assert amazon_sandbox.mfn_quantity("SKU-1") == 2
     assert time.monotonic() - started < 0.6
+
+
+def test_get_feeds_filters_by_creation_time_and_marketplace(amazon_sandbox, api):
+    document = api.request("POST", "/feeds/2021-06-30/documents", json={"contentType": "application/json"}).json()
+    body = {"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": ["ATVPDKIKX0DER"]}
+    feed_id = api.request(
+        "POST", "/feeds/2021-06-30/feeds", json={**body, "inputFeedDocumentId": document["feedDocumentId"]}
+    ).json()["feedId"]
+    now = datetime.now(UTC)
+
+    def listed(**params):
+        query = {"feedTypes": "JSON_LISTINGS_FEED", **params}
+        return [feed["feedId"] for feed in api.request("GET", "/feeds/2021-06-30/feeds", params=query).json()["feeds"]]
+
+    assert listed(createdSince=amazon_time(now - timedelta(minutes=1))) == [feed_id]
+    assert listed(createdSince=amazon_time(now + timedelta(minutes=1))) == []
+    assert listed(createdUntil=amazon_time(now - timedelta(minutes=1))) == []
+    assert listed(marketplaceIds="A1F83G8C2ARO7P") == []
+    assert listed(marketplaceIds="ATVPDKIKX0DER") == [feed_id]
