@@ -7,7 +7,14 @@ from inventory.admin_scoping import ReadOnlyModelAdmin, ScopedModelAdmin
 from inventory.exceptions import DomainError
 from inventory.scoping import visible_to
 from reservations import selectors, services
-from reservations.models import ChannelActivity, ChannelApiKey, IdempotencyKey, OversellIncident, Reservation
+from reservations.models import (
+    ChannelActivity,
+    ChannelApiKey,
+    IdempotencyKey,
+    OversellIncident,
+    Reservation,
+    ReturnLine,
+)
 
 #: A channel's own order (a marketplace's) in the channel's terms, by the status of its reservation.
 CHANNEL_ORDER_STATES = {
@@ -66,6 +73,13 @@ class ReservationAdmin(ScopedModelAdmin):
         if obj is not None:
             lines = obj.lines.select_related("variant__product", "warehouse").order_by("pk")
             context["lines"] = visible_to(lines, request.user, "reservations.view_reservationline")
+            returned = ReturnLine.objects.filter(sale_return__reservation=obj).select_related(
+                "sale_return", "sold_line__variant", "sold_line__warehouse"
+            )
+            context["returned"] = visible_to(returned, request.user, "reservations.view_returnline").order_by(
+                "sale_return__created_at", "pk"
+            )
+            context["incidents"] = obj.oversell_incidents.select_related("variant")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="units", ordering="total_units")

@@ -19,10 +19,13 @@ from alerts.models import Kind  # noqa: E402
 from connectors.models import ConnectorAccount, SyncJob  # noqa: E402
 from inventory import services  # noqa: E402
 from inventory.models import Organization, StockMovement  # noqa: E402
+from reservations import services as reservations  # noqa: E402
 from tests.connectors.accounts import zoho_account  # noqa: E402
 from tests.factories import (  # noqa: E402
     AlertFactory,
     ChannelFactory,
+    ChannelListingFactory,
+    ChannelWarehouseFactory,
     ConnectorAccountFactory,
     OrganizationFactory,
     ProductFactory,
@@ -204,6 +207,46 @@ def test_a_reservation_page_names_its_lines_and_has_no_save_buttons(page, staff_
         expect(page.locator("#content")).not_to_contain_text(str(line))  # "4 x <id> @ <id>"
         expect(page.locator(".submit-row input[type=submit]")).to_have_count(0)
         expect(page.locator("#content h1")).to_have_text("View reservation")
+
+
+def test_a_sale_page_shows_its_returns_and_what_it_sold_beyond_our_stock(page, staff_user, log_in):
+    warehouse = WarehouseFactory(code="bmb-cash-carry", name="BMB Cash & Carry")
+    variant = VariantFactory(sku=LONG_SKU, product=ProductFactory(name=LONG_PRODUCT))
+    services.receive_stock(warehouse=warehouse, variant=variant, quantity=3, source=StockMovement.Source.SYSTEM)
+    till, marketplace = (ChannelFactory(code=code) for code in ("bookbarber-pos", "amazon-us"))
+    for channel in (till, marketplace):
+        ChannelWarehouseFactory(channel=channel, warehouse=warehouse)
+        ChannelListingFactory(channel=channel, variant=variant)
+    sale, _ = reservations.record_pos_sale(channel=till, sale_id="POS-1", lines=[reservations.LineRequest(variant, 2)])
+    reservations.record_return(
+        channel=till,
+        reservation_id=sale.pk,
+        return_ref="REFUND-77",
+        lines=[reservations.ReturnRequest(variant, 1)],
+        restock=True,
+        reason="the customer changed their mind",
+    )
+    order = reservations.record_channel_order(
+        channel=marketplace,
+        order_ref="113-0000001-0000001",
+        lines=[reservations.LineRequest(variant, 5)],
+        state=reservations.SOLD,
+    )
+    log_in(page, staff_user(MANAGER))
+
+    page.goto(f"/admin/reservations/reservation/{sale.pk}/change/")
+    returned = page.locator("#reservation-returns tbody tr")
+    expect(returned).to_have_count(1)
+    expect(returned).to_contain_text("REFUND-77")
+    expect(returned).to_contain_text("bmb-cash-carry")
+    expect(returned).to_contain_text("the customer changed their mind")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    page.goto(f"/admin/reservations/reservation/{order.pk}/change/")
+    expect(page.locator("#reservation-lines")).to_contain_text("none: sold beyond our stock")
+    expect(page.locator("#reservation-incidents")).to_contain_text("3 units")
+    expect(page.locator("#reservation-incidents")).to_contain_text("source the units or cancel the order")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_a_reseller_s_sidebar_holds_only_what_can_be_its_data(page, staff_user, log_in):
