@@ -1,8 +1,11 @@
-"""Reads of the documents our pushes made in systems of record."""
+"""Reads of what partners call our things: the documents our pushes made in systems of record, and the
+partner's ids of our variants."""
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import QuerySet
 
-from connectors.models import ConnectorAccount, PartnerDocument
+from connectors.models import ConnectorAccount, ExternalRef, PartnerDocument
+from inventory.models import Variant
 from inventory.scoping import visible_to
 
 #: Who sees a sale's documents at its systems of record: those who see the connector accounts.
@@ -16,6 +19,17 @@ def documents_by_partner_id(account: ConnectorAccount, kind: str, partner_ids=No
     if partner_ids is not None:
         documents = documents.filter(partner_id__in=list(partner_ids))
     return dict(documents.values_list("partner_id", "message__dedupe_key"))
+
+
+def external_id(account: ConnectorAccount, variant_id: int) -> str | None:
+    """The partner's id of a variant at ``account``, as a sync linked it."""
+    return (
+        ExternalRef.objects.filter(
+            account=account, content_type=ContentType.objects.get_for_model(Variant), object_id=variant_id
+        )
+        .values_list("external_id", flat=True)
+        .first()
+    )
 
 
 def pushed_document(account: ConnectorAccount, dedupe_key: str) -> PartnerDocument | None:

@@ -244,7 +244,7 @@ class ZohoConnector:
         """Zoho charges tax through a tax of its own (the account's ``tax_id``) rather than an amount, so a
         taxed line carries that tax and, in its description, the amount the channel charged."""
         item = {
-            "item_id": line["external_id"],
+            "item_id": self._item_id(line),
             "quantity": line["quantity"],
             "rate": float(Decimal(line["unit_price"])),
             "location_id": self.location_id,
@@ -255,6 +255,21 @@ class ZohoConnector:
             if self.account.settings.get("tax_id"):
                 item["tax_id"] = str(self.account.settings["tax_id"])
         return item
+
+    def _item_id(self, line: dict) -> str:
+        """Zoho's item of a message line: as known when the message was written, else as a sync has linked it
+        since, else found by its SKU. A change made before the first sync linked the item (a sale in the demo's
+        first minutes) is then sent rather than refused as an unknown item."""
+        if line["external_id"]:
+            return line["external_id"]
+        linked = selectors.external_id(self.account, line["variant_id"])
+        if linked:
+            return linked
+        items = self.client.get("/items", {"sku": line["sku"]}).data.get("items") or []
+        match = next((item for item in items if item.get("sku") == line["sku"]), None)
+        if match is None:
+            raise PartnerNotFound(f"Zoho Inventory has no item with SKU {line['sku']!r}.")
+        return str(match["item_id"])
 
     def _sales_order(self, salesorder_id: str) -> dict:
         data = self.client.get(f"/salesorders/{salesorder_id}").data
@@ -303,7 +318,7 @@ class ZohoConnector:
             "location_id": self.location_id,
             "line_items": [
                 {
-                    "item_id": line["external_id"],
+                    "item_id": self._item_id(line),
                     "quantity_adjusted": line["quantity"] if is_return else line["delta"],
                     "location_id": self.location_id,
                 }

@@ -19,6 +19,7 @@ from connectors.clients import client_for
 from connectors.http import CircuitOpen, PartnerAuthError, PartnerUnavailable
 from connectors.models import ConnectorAccount, ExternalRef, OutboundMessage, PartnerDocument, SyncJob
 from connectors.sync import run_sync_job, start_sync
+from inventory import services as stock
 from inventory.models import Category, StockLevel, StockMovement, Variant
 from inventory.selectors import ledger_mismatches
 from reservations import services as reservations
@@ -299,6 +300,25 @@ class TestPush:
         assert message.status == OutboundMessage.Status.DELIVERED
         assert not zoho_sandbox.spec_violations()
 
+    def test_a_sale_written_before_its_item_was_linked_reaches_zoho_by_its_sku(
+        self, account, zoho_sandbox, pos, superuser
+    ):
+        ExternalRef.objects.filter(account=account).delete()  # as before the first sync linked the item
+        self.sell(pos, 2)
+        stock.adjust_stock(
+            warehouse=account.warehouse, variant=pos[1], delta=-1, reason="damage", source="admin", actor=superuser
+        )
+        assert {line["external_id"] for m in OutboundMessage.objects.all() for line in m.payload["lines"]} == {""}
+
+        assert outbox.deliver_due() == 2
+
+        (order,) = zoho_sandbox.orders()
+        (adjustment,) = zoho_sandbox.adjustments()
+        assert [line["item_id"] for line in order["line_items"]] == [pos[2]["item_id"]]
+        assert [line["item_id"] for line in adjustment["line_items"]] == [pos[2]["item_id"]]
+        assert sandbox_stock(zoho_sandbox, "TOMB45-001") == 7
+        assert set(OutboundMessage.objects.values_list("status", flat=True)) == {OutboundMessage.Status.DELIVERED}
+
     def test_the_sales_order_carries_the_price_and_tax_the_pos_charged(self, account, zoho_sandbox, pos):
         (tax,) = client_for(account).get("/settings/taxes").data["taxes"]  # Sales Tax, 8%
         account.settings["tax_id"] = tax["tax_id"]
@@ -368,7 +388,6 @@ class TestPush:
         assert OutboundMessage.objects.get().response["found_existing"] is True
 
     def test_a_clerks_count_becomes_an_inventory_adjustment(self, account, zoho_sandbox, pos, superuser):
-        from inventory import services as stock
 
         stock.adjust_stock(
             warehouse=account.warehouse,
@@ -431,7 +450,6 @@ class TestPush:
         assert StockMovement.objects.count() == booked  # no correction: the sale counted once on both sides
 
     def test_an_adjustment_zoho_was_too_slow_to_confirm_is_applied_once(self, account, slow_zoho, pos, superuser):
-        from inventory import services as stock
 
         stock.adjust_stock(
             warehouse=account.warehouse, variant=pos[1], delta=1, reason="receipt", source="admin", actor=superuser
