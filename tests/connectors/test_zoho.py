@@ -388,7 +388,6 @@ class TestPush:
         assert OutboundMessage.objects.get().response["found_existing"] is True
 
     def test_a_clerks_count_becomes_an_inventory_adjustment(self, account, zoho_sandbox, pos, superuser):
-
         stock.adjust_stock(
             warehouse=account.warehouse,
             variant=pos[1],
@@ -450,7 +449,6 @@ class TestPush:
         assert StockMovement.objects.count() == booked  # no correction: the sale counted once on both sides
 
     def test_an_adjustment_zoho_was_too_slow_to_confirm_is_applied_once(self, account, slow_zoho, pos, superuser):
-
         stock.adjust_stock(
             warehouse=account.warehouse, variant=pos[1], delta=1, reason="receipt", source="admin", actor=superuser
         )
